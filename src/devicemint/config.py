@@ -32,8 +32,13 @@ class Settings:
     key_passphrase: str | None = None
     # Device keystore passphrase used by `factory simulate` (only a dev default on 31337).
     device_keystore_passphrase: str | None = None
-    # Address of the network's staking token on a non-dev chain (a stand-in is deployed on 31337).
+    # Deployment parties on a non-dev chain (on 31337 they are dev accounts). The staking token
+    # is the network's own ERC-20 there; a stand-in is deployed on 31337.
     staking_token: str | None = None
+    foundation: str | None = None
+    treasury: str | None = None
+    committee: str = ""  # comma-separated addresses
+    quorum: int = 2
     mint_chunk_size: int = 500
     max_in_flight: int = 4
     confirmations: int = 0

@@ -1,0 +1,128 @@
+"""Signing and sending transactions with a local key, on any JSON-RPC endpoint.
+
+Transactions are signed here (never by an unlocked node account), so the same code runs on
+anvil and on a public chain. Reverts are explained by the contract's custom error name, found
+in the ABIs of our artifacts, rather than as raw selector bytes.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from functools import cache
+
+from eth_account.signers.local import LocalAccount
+from eth_utils import function_signature_to_4byte_selector
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.contract.contract import ContractFunction
+from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted, TransactionNotFound
+from web3.types import TxReceipt
+
+from devicemint.chain.artifacts import ARTIFACT_NAMES, load_artifact
+from devicemint.errors import ChainError
+
+RECEIPT_POLL_SECONDS = 0.02
+
+
+class TransactionReverted(ChainError):
+    """The chain refused a transaction; the message names the contract's reason."""
+
+
+@cache
+def _error_signatures() -> dict[bytes, str]:
+    """4-byte selector -> `ErrorName(type,...)` for every custom error in our contracts."""
+    selectors: dict[bytes, str] = {}
+    for name in ARTIFACT_NAMES:
+        for item in load_artifact(name).abi:
+            if item.get("type") == "error":
+                signature = f"{item['name']}({','.join(i['type'] for i in item['inputs'])})"
+                selectors[function_signature_to_4byte_selector(signature)] = signature
+    return selectors
+
+
+def explain_revert(exc: ContractLogicError) -> str:
+    """A readable reason for a revert: the custom error's name and its raw arguments."""
+    data = exc.data if isinstance(exc.data, str) else None
+    if isinstance(exc, ContractCustomError) or (data and data.startswith("0x") and len(data) >= 10):
+        raw = HexBytes(data or exc.message)
+        signature = _error_signatures().get(bytes(raw[:4]))
+        if signature:
+            args = raw[4:].hex()
+            return f"{signature}" + (f" with data 0x{args}" if args else "")
+        return f"unknown custom error 0x{raw[:4].hex()}"
+    return exc.message or str(exc)
+
+
+@dataclass(frozen=True)
+class SignedTx:
+    tx_hash: str
+    raw: bytes
+    nonce: int
+
+
+class TxSender:
+    """Builds, signs, sends and waits for transactions from one account."""
+
+    def __init__(self, *, w3: Web3, account: LocalAccount, chain_id: int) -> None:
+        self.w3 = w3
+        self.account = account
+        self.chain_id = chain_id
+        self._fees: dict[str, int] | None = None
+
+    def fees(self) -> dict[str, int]:
+        """EIP-1559 fees, read once per sender: twice the base fee plus the node's tip."""
+        if self._fees is None:
+            base_fee = int(self.w3.eth.get_block("latest").get("baseFeePerGas", 0))
+            tip = int(self.w3.eth.max_priority_fee)
+            self._fees = {"maxFeePerGas": 2 * base_fee + tip, "maxPriorityFeePerGas": tip}
+        return self._fees
+
+    def next_nonce(self) -> int:
+        return int(self.w3.eth.get_transaction_count(self.account.address, "pending"))
+
+    def sign(self, call: ContractFunction, *, nonce: int, gas: int) -> SignedTx:
+        tx = call.build_transaction(
+            {"from": self.account.address, "nonce": nonce, "gas": gas, "chainId": self.chain_id,
+             **self.fees()}
+        )
+        signed = self.account.sign_transaction(tx)
+        return SignedTx(tx_hash=Web3.to_hex(signed.hash), raw=bytes(signed.raw_transaction), nonce=nonce)
+
+    def broadcast(self, signed: SignedTx) -> None:
+        """Send signed bytes; a node that already has them is not an error."""
+        try:
+            self.w3.eth.send_raw_transaction(signed.raw)
+        except ValueError as exc:
+            message = str(exc).lower()
+            if "already known" in message or "already imported" in message:
+                return
+            raise
+
+    def receipt(self, tx_hash: str) -> TxReceipt | None:
+        try:
+            return self.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+        except TransactionNotFound:
+            return None
+
+    def wait(self, tx_hash: str, *, timeout: float = 120.0) -> TxReceipt:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.receipt(tx_hash)
+            if found is not None:
+                return found
+            time.sleep(RECEIPT_POLL_SECONDS)
+        raise TimeExhausted(f"no receipt for {tx_hash} after {timeout:.0f}s")
+
+    def transact(self, call: ContractFunction, *, what: str) -> TxReceipt:
+        """Estimate (which surfaces a revert with its reason), sign, send and wait."""
+        try:
+            gas = int(call.estimate_gas({"from": self.account.address}) * 1.25) + 10_000
+        except ContractLogicError as exc:
+            raise TransactionReverted(f"{what} refused by the contract: {explain_revert(exc)}") from exc
+        signed = self.sign(call, nonce=self.next_nonce(), gas=gas)
+        self.broadcast(signed)
+        found = self.wait(signed.tx_hash)
+        if found["status"] != 1:
+            raise TransactionReverted(f"{what} reverted in transaction {signed.tx_hash}")
+        return found

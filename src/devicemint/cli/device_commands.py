@@ -1,0 +1,161 @@
+"""`devicemint factory simulate`, `devicemint mint` and `devicemint verify`."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from devicemint.chain import keys
+from devicemint.chain.tx import TxSender
+from devicemint.cli.runtime import Runtime
+from devicemint.config import Settings
+from devicemint.devices.intake import Intake, IntakeRejected
+from devicemint.devices.minting import Minter, MintReport
+from devicemint.devices.simulate import simulate_batch
+from devicemint.devices.verify import Standing, Verification, Verifier
+from devicemint.errors import ConfigError, DevicemintError
+from devicemint.licensing.registry import read_minting_licence
+
+console = Console()
+factory_app = typer.Typer(help="Factory tools.", no_args_is_help=True)
+
+DEV_KEYSTORE_PASSPHRASE = "devicemint-dev-only"
+
+
+def keystore_passphrase(settings: Settings) -> str:
+    """Device keys are encrypted at rest; only the dev chain may use the published default."""
+    if settings.device_keystore_passphrase:
+        return settings.device_keystore_passphrase
+    if settings.is_local_chain:
+        return DEV_KEYSTORE_PASSPHRASE
+    raise ConfigError("set DEVICEMINT_DEVICE_KEYSTORE_PASSPHRASE to encrypt the simulated device keys")
+
+
+def progress_bar() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=Console(stderr=True), transient=False)
+
+
+@factory_app.command("simulate")
+def simulate(
+    ctx: typer.Context,
+    count: int = typer.Option(..., "--count", min=1, help="How many devices."),
+    device_licence: int = typer.Option(..., "--device-licence", min=1, help="Device licence id."),
+    out: Path = typer.Option(..., "--out", help="Batch file to write (.csv or .jsonl)."),
+    keystore: Path | None = typer.Option(None, "--keystore", help="Device keystore (default: OUT.keys.json)."),
+    seed: int | None = typer.Option(None, "--seed", help="Make the batch reproducible."),
+) -> None:
+    """Write a realistic factory batch: device keys, IMEIs, test results, proofs of possession."""
+    runtime = Runtime.open(ctx.obj)
+    keystore = keystore or out.with_name(out.name + ".keys.json")
+    with progress_bar() as progress:
+        task = progress.add_task("simulating devices", total=count)
+        simulate_batch(count=count, out=out, keystore=keystore, passphrase=keystore_passphrase(ctx.obj),
+                       domain=runtime.domain, device_licence_id=device_licence, today=date.today(),
+                       seed=seed, on_progress=lambda n: progress.update(task, completed=n))
+    console.print(f"wrote {count} devices to {out}; device keys (encrypted) in {keystore}")
+
+
+def mint_file(runtime: Runtime, path: Path, device_licence_id: int, *, dry_run: bool,
+              as_json: bool = False) -> MintReport | None:
+    """Validate a batch file and, unless dry-run, mint it; resumable by calling it again."""
+    settings = runtime.settings
+    licence = read_minting_licence(runtime.contracts, device_licence_id)
+    refusal = licence.refusal()
+    if refusal:
+        raise DevicemintError(f"cannot mint under device licence {device_licence_id}: {refusal}")
+    account = keys.load_signer(settings, keys.DevRole.MANUFACTURER, chain_id=settings.chain_id)
+    intake = Intake(sessions=runtime.sessions, contracts=runtime.contracts, licence=licence,
+                    domain=runtime.domain, uri=runtime.batch_uri, today=date.today())
+    with progress_bar() as progress:
+        task = progress.add_task("validating", total=None)
+        ingested = intake.run(path, dry_run=dry_run, on_progress=lambda n: progress.update(task, completed=n))
+        progress.update(task, total=ingested.device_count, completed=ingested.device_count)
+        if dry_run:
+            _say(as_json, {"valid": True, "devices": ingested.device_count, "merkle_root": ingested.merkle_root},
+                 f"{path}: {ingested.device_count} devices valid; Merkle root {ingested.merkle_root} (dry run)")
+            return None
+        minter = Minter(sessions=runtime.sessions, contracts=runtime.contracts,
+                        sender=TxSender(w3=runtime.w3, account=account, chain_id=settings.chain_id),
+                        chunk_size=settings.mint_chunk_size, max_in_flight=settings.max_in_flight)
+        task = progress.add_task("minting", total=ingested.device_count)
+        assert ingested.batch_id is not None
+        report = minter.mint(ingested.batch_id, recipient=licence.device.holder,
+                             on_progress=lambda n: progress.update(task, completed=n))
+    per_device = report.gas_used / report.minted_now if report.minted_now else 0
+    _say(as_json, {
+        "batch": report.chain_batch_id, "devices": report.device_count, "minted_now": report.minted_now,
+        "already_minted": report.already_minted, "transactions": report.transactions,
+        "gas_used": report.gas_used, "gas_per_device": round(per_device), "merkle_root": ingested.merkle_root,
+        "recovered_transactions": report.recovered_transactions, "seconds": round(report.seconds, 3),
+    }, f"batch {report.chain_batch_id}: {report.minted_now} minted now, {report.already_minted} already minted, "
+       f"{report.transactions} transactions, {per_device:,.0f} gas per device, root {ingested.merkle_root}")
+    return report
+
+
+def _say(as_json: bool, data: dict, text: str) -> None:
+    if as_json:
+        print(json.dumps(data))
+    else:
+        console.print(text)
+
+
+def mint_command(
+    ctx: typer.Context,
+    file: Path = typer.Argument(..., help="Factory batch file (.csv or .jsonl)."),
+    device_licence: int = typer.Option(..., "--device-licence", min=1),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Validate only; store and mint nothing."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Validate a factory batch and mint its certificates (re-run to resume after a crash)."""
+    runtime = Runtime.open(ctx.obj)
+    try:
+        mint_file(runtime, file, device_licence, dry_run=dry_run, as_json=as_json)
+    except IntakeRejected as exc:
+        if as_json:
+            print(json.dumps({"valid": False, "rows_read": exc.rows_read, "errors": [
+                {"row": e.row, "field": e.field, "reason": e.reason} for e in exc.errors]}))
+        raise
+
+
+def print_verification(result: Verification) -> None:
+    colour = {Standing.GENUINE: "green", Standing.NOT_IN_GOOD_STANDING: "yellow"}.get(result.standing, "red")
+    console.print(f"[bold {colour}]{result.standing.value.replace('_', ' ')}[/] {result.address}")
+    table = Table(show_header=True, header_style="bold")
+    table.add_column("check")
+    table.add_column("result")
+    table.add_column("detail")
+    for check in result.checks:
+        table.add_row(check.name, "[green]ok[/]" if check.ok else "[red]FAIL[/]", check.detail)
+    console.print(table)
+    if result.document:
+        device = result.document["device"]
+        console.print(f"serial {device['serial_number']}, IMEI {device['imei']}, "
+                      f"batch {result.chain_batch_id}, owner {result.owner}")
+
+
+def verify_command(
+    ctx: typer.Context,
+    query: str = typer.Argument(..., help="0x address, token id, serial number or IMEI."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Is this device genuine and in good standing? Exit 0 yes, 3 known but not, 4 not found."""
+    runtime = Runtime.open(ctx.obj)
+    result = Verifier(sessions=runtime.sessions, contracts=runtime.contracts, domain=runtime.domain).verify(query)
+    if as_json:
+        print(json.dumps(result.to_dict(), default=str))
+    else:
+        print_verification(result)
+    raise typer.Exit(result.exit_code)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(factory_app, name="factory")
+    app.command("mint")(mint_command)
+    app.command("verify")(verify_command)

@@ -1,0 +1,240 @@
+"""Factory intake: a batch file becomes validated certificate documents and one Merkle root.
+
+One streaming pass inside one database transaction: each row is validated (every rule, the
+device's proof of possession, uniqueness in the file, in the database and on chain), its
+certificate document is built and stored content-addressed, and its Merkle leaf kept. If any
+row is wrong the transaction is rolled back and every row error is reported: a batch is taken
+whole or not at all, and nothing half-written is left behind by a crash either.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from devicemint.chain.deployments import Contracts
+from devicemint.db.models import Batch, Certificate, Document
+from devicemint.devices.batchfile import BatchValidator, FactoryRow, RowError, build_document
+from devicemint.devices.merkle import MerkleTree, leaf_hash
+from devicemint.devices.proof import ProofDomain
+from devicemint.errors import DevicemintError, UsageError
+from devicemint.licensing.registry import MintingLicence
+
+FLUSH_ROWS = 1000
+PENDING_ROOT_PREFIX = "pending:"
+
+
+class IntakeRejected(DevicemintError):
+    """The batch file has row errors; nothing was stored."""
+
+    exit_code = 1
+
+    def __init__(self, source: Path, errors: list[RowError], rows_read: int) -> None:
+        self.source = source
+        self.errors = errors
+        self.rows_read = rows_read
+        shown = "\n".join(f"  {e}" for e in errors[:20])
+        more = f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else ""
+        super().__init__(
+            f"{source}: {len(errors)} error(s) in {rows_read} row(s); nothing was minted or stored.\n{shown}{more}"
+        )
+
+
+@dataclass(frozen=True)
+class IntakeResult:
+    batch_id: int | None
+    device_count: int
+    merkle_root: str
+    file_sha256: str
+    already_ingested: bool = False
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def chain_conflicts(contracts: Contracts) -> Callable[[Iterable[str]], set[str]]:
+    """Which of these addresses already hold a certificate on chain (one batched RPC round trip)."""
+    exists = contracts.device_certificate.functions.exists
+    w3 = contracts.device_certificate.w3
+
+    def check(addresses: Iterable[str]) -> set[str]:
+        addresses = list(addresses)
+        if not addresses:
+            return set()
+        with w3.batch_requests() as batch:
+            for address in addresses:
+                batch.add(exists(int(address, 16)))
+            answers = batch.execute()
+        return {a for a, taken in zip(addresses, answers, strict=True) if taken}
+
+    return check
+
+
+class Intake:
+    """Validates a batch file and stores its documents, certificates-to-be and Merkle tree."""
+
+    def __init__(
+        self,
+        *,
+        sessions: sessionmaker[Session],
+        contracts: Contracts,
+        licence: MintingLicence,
+        domain: ProofDomain,
+        uri: str,
+        today: date,
+    ) -> None:
+        self.sessions = sessions
+        self.licence = licence
+        self.domain = domain
+        self.uri = uri
+        self.today = today
+        self._on_chain = chain_conflicts(contracts)
+
+    def _known(self, session: Session, rows: list[FactoryRow]) -> list[tuple[FactoryRow, str, str]]:
+        """Devices of these rows already certified or waiting in another batch."""
+        conflicts: list[tuple[FactoryRow, str, str]] = []
+        for field, column, value_of in (
+            ("serial_number", Certificate.serial_number, lambda r: r.serial_number),
+            ("imei", Certificate.imei, lambda r: r.imei),
+            ("device_address", Certificate.address, lambda r: r.device_address),
+        ):
+            by_value = {value_of(r): r for r in rows}
+            for value, batch_id in session.execute(
+                select(column, Certificate.batch_id).where(column.in_(by_value))
+            ):
+                conflicts.append(
+                    (by_value[value], field, f"{value} is already registered (batch {batch_id})")
+                )
+        for address in self._on_chain(r.device_address for r in rows):
+            row = next(r for r in rows if r.device_address == address)
+            conflicts.append((row, "device_address", f"{address} already holds a certificate on chain"))
+        return conflicts
+
+    def run(
+        self, path: Path, *, dry_run: bool = False, on_progress: Callable[[int], None] | None = None
+    ) -> IntakeResult:
+        if not path.is_file():
+            raise UsageError(f"{path}: no such file")
+        sha = file_sha256(path)
+        device_licence_id = self.licence.device.licence_id
+        with self.sessions() as session:
+            existing = session.scalar(
+                select(Batch).where(Batch.file_sha256 == sha, Batch.device_licence_id == device_licence_id)
+            )
+        if existing is not None:
+            return IntakeResult(
+                existing.id, existing.device_count, existing.merkle_root, sha, already_ingested=True
+            )
+
+        with self.sessions() as session, session.begin():
+            batch = Batch(
+                file_sha256=sha,
+                source_name=path.name,
+                device_licence_id=device_licence_id,
+                device_count=0,
+                merkle_root=PENDING_ROOT_PREFIX + sha,
+                tree=b"",
+                uri=self.uri,
+            )
+            session.add(batch)
+            session.flush()
+            leaves, errors, rows_read = self._ingest_rows(session, path, batch.id, on_progress)
+            if errors:
+                session.rollback()
+                raise IntakeRejected(path, errors, rows_read)
+            if not leaves:
+                session.rollback()
+                raise IntakeRejected(path, [RowError(1, "file", "the file holds no device rows")], 0)
+            tree = MerkleTree.build(leaves)
+            root = "0x" + tree.root.hex()
+            if dry_run:
+                session.rollback()
+                return IntakeResult(None, len(leaves), root, sha)
+            session.execute(
+                update(Batch)
+                .where(Batch.id == batch.id)
+                .values(merkle_root=root, tree=tree.to_bytes(), device_count=len(leaves))
+            )
+            return IntakeResult(batch.id, len(leaves), root, sha)
+
+    def _ingest_rows(
+        self, session: Session, path: Path, batch_id: int, on_progress: Callable[[int], None] | None
+    ) -> tuple[list[bytes], list[RowError], int]:
+        validator = BatchValidator(
+            path, domain=self.domain, device_licence_id=self.licence.device.licence_id, today=self.today
+        )
+        leaves: list[bytes] = []
+        errors: list[RowError] = []
+        pending: list[tuple[FactoryRow, bytes, bytes]] = []
+
+        def flush() -> None:
+            for row, field, reason in self._known(session, [p[0] for p in pending]):
+                errors.append(RowError(row.row, field, reason))
+            if not errors:
+                self._store(session, pending, batch_id, len(leaves) - len(pending))
+            pending.clear()
+
+        rows_read = 0
+        for result in validator:
+            rows_read += 1
+            if isinstance(result, list):
+                errors.extend(result)
+            else:
+                digest, body = self._document(result)
+                leaves.append(leaf_hash(result.device_address, digest))
+                pending.append((result, digest, body))
+                if len(pending) >= FLUSH_ROWS:
+                    flush()
+            if on_progress and rows_read % 500 == 0:
+                on_progress(rows_read)
+        flush()
+        return leaves, errors, rows_read
+
+    def _document(self, row: FactoryRow) -> tuple[bytes, bytes]:
+        licence = self.licence
+        document = build_document(
+            row,
+            manufacturer_name=licence.manufacturer.name,
+            manufacturer_licence_id=licence.manufacturer.licence_id,
+            device_licence_id=licence.device.licence_id,
+            hardware_model=licence.device.hardware_model,
+            hardware_revision=licence.device.hardware_revision,
+            design_hash=licence.device.design_hash,
+        )
+        body = document.to_canonical_json()
+        return hashlib.sha256(body).digest(), body
+
+    def _store(
+        self,
+        session: Session,
+        rows: list[tuple[FactoryRow, bytes, bytes]],
+        batch_id: int,
+        first_position: int,
+    ) -> None:
+        documents, certificates = [], []
+        for offset, (row, digest, body) in enumerate(rows):
+            documents.append({"sha256": digest.hex(), "body": body})
+            certificates.append(
+                {
+                    "address": row.device_address,
+                    "serial_number": row.serial_number,
+                    "imei": row.imei,
+                    "batch_id": batch_id,
+                    "position": first_position + offset,
+                    "document_sha256": digest.hex(),
+                    "minted": False,
+                }
+            )
+        session.execute(insert(Document), documents)
+        session.execute(insert(Certificate), certificates)

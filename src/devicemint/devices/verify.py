@@ -1,0 +1,253 @@
+"""Is this device genuine, licensed and in good standing? Checked, not trusted.
+
+Every answer is recomputed from the chain and the certificate document: the document's hash is
+its content address, its Merkle proof must lead to the root stored on chain for the token's
+batch, the device's EIP-712 proof of possession must recover to the token's address, the
+document must name the licences the chain says, and both licences must be in standing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from devicemint.chain.deployments import Contracts
+from devicemint.db.models import Batch, Certificate, Document
+from devicemint.devices.document import CertificateDocument
+from devicemint.devices.merkle import MerkleTree, leaf_hash, verify_proof
+from devicemint.devices.proof import ProofDomain, SignatureError, recover_signer
+from devicemint.errors import NotFound
+from devicemint.licensing.registry import (
+    DeviceLicenceStatus,
+    ManufacturerStatus,
+    read_device_licence,
+    read_manufacturer_licence,
+)
+
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+_MAX_TOKEN_ID = 2**160 - 1
+
+
+class Standing(StrEnum):
+    GENUINE = "genuine"
+    NOT_IN_GOOD_STANDING = "not_in_good_standing"
+    NOT_GENUINE = "not_genuine"
+    NOT_MINTED = "not_minted"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class Verification:
+    query: str
+    address: str
+    token_id: int
+    standing: Standing
+    checks: list[Check] = field(default_factory=list)
+    owner: str | None = None
+    chain_batch_id: int | None = None
+    merkle_root: str | None = None
+    proof: list[str] = field(default_factory=list)
+    document: dict | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.standing is Standing.GENUINE else 3
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["standing"] = self.standing.value
+        data["token_id"] = str(self.token_id)
+        data["exit_code"] = self.exit_code
+        return data
+
+
+def _looks_like_imei(text: str) -> bool:
+    return len(text) == 15 and text.isdigit()
+
+
+def resolve(session: Session, query: str) -> str:
+    """The device address a query names: an address, a token id, a serial number or an IMEI."""
+    query = query.strip()
+    if _ADDRESS.match(query):
+        return "0x" + query[2:].lower()
+    column = Certificate.imei if _looks_like_imei(query) else Certificate.serial_number
+    address = session.scalar(select(Certificate.address).where(column == query))
+    if address is None and column is Certificate.imei:
+        address = session.scalar(select(Certificate.address).where(Certificate.serial_number == query))
+    if address is not None:
+        return address
+    if query.isdigit() and 0 < int(query) <= _MAX_TOKEN_ID:
+        return f"0x{int(query):040x}"
+    raise NotFound(f"no device matches {query!r} (tried address, token id, serial number and IMEI)")
+
+
+class Verifier:
+    def __init__(self, *, sessions: sessionmaker[Session], contracts: Contracts, domain: ProofDomain) -> None:
+        self.sessions = sessions
+        self.contracts = contracts
+        self.domain = domain
+
+    def verify(self, query: str) -> Verification:
+        with self.sessions() as session:
+            address = resolve(session, query)
+            record = session.scalar(select(Certificate).where(Certificate.address.ilike(address)))
+            document = batch = None
+            if record is not None:
+                document = session.get(Document, record.document_sha256)
+                batch = session.get(Batch, record.batch_id)
+        token_id = int(address, 16)
+        certificate = self.contracts.device_certificate.functions
+        if not certificate.exists(token_id).call():
+            if record is None:
+                raise NotFound(f"no certificate for {query!r} ({address}) on chain or in the database")
+            return Verification(
+                query,
+                record.address,
+                token_id,
+                Standing.NOT_MINTED,
+                [Check("on_chain", False, f"known from batch {record.batch_id} but not minted yet")],
+            )
+        owner, chain_batch_id, device_licence_id, root = certificate.certificate(token_id).call()
+        result = Verification(
+            query,
+            address if record is None else record.address,
+            token_id,
+            Standing.GENUINE,
+            owner=owner,
+            chain_batch_id=int(chain_batch_id),
+            merkle_root="0x" + bytes(root).hex(),
+        )
+        result.checks.append(
+            Check("on_chain", True, f"token exists in batch {chain_batch_id}, owner {owner}")
+        )
+        if document is None or batch is None:
+            result.checks.append(Check("document", False, "no certificate document is known for this token"))
+            result.standing = Standing.NOT_GENUINE
+            return result
+        parsed = self._check_document(result, document.body)
+        self._check_proof(result, batch, bytes(root), document.body)
+        if parsed is not None:
+            self._check_signature(result, parsed)
+            self._check_licences(result, parsed, int(device_licence_id))
+        return result
+
+    def _fail(self, result: Verification, check: Check, standing: Standing = Standing.NOT_GENUINE) -> None:
+        result.checks.append(check)
+        if not check.ok and (result.standing is Standing.GENUINE or standing is Standing.NOT_GENUINE):
+            result.standing = standing
+
+    def _check_document(self, result: Verification, body: bytes) -> CertificateDocument | None:
+        try:
+            parsed = CertificateDocument.from_json(body)
+        except ValueError as exc:
+            self._fail(result, Check("document", False, f"certificate document is malformed: {exc}"))
+            return None
+        result.document = parsed.to_dict()
+        same_device = parsed.address.lower() == result.address.lower()
+        self._fail(
+            result,
+            Check(
+                "document",
+                same_device,
+                "document names this device"
+                if same_device
+                else f"document names {parsed.address}, not {result.address}",
+            ),
+        )
+        return parsed
+
+    def _check_proof(self, result: Verification, batch: Batch, root: bytes, body: bytes) -> None:
+        leaf = leaf_hash(result.address, hashlib.sha256(body).digest())
+        tree = MerkleTree.from_bytes(batch.tree)
+        proof = tree.proof_for(leaf) if leaf in tree else []
+        result.proof = ["0x" + p.hex() for p in proof]
+        ok = bool(proof or tree.leaf_count == 1) and verify_proof(root, leaf, proof)
+        self._fail(
+            result,
+            Check(
+                "merkle_proof",
+                ok,
+                "document hash is committed by the on-chain batch root"
+                if ok
+                else "document is not committed by the on-chain batch root",
+            ),
+        )
+
+    def _check_signature(self, result: Verification, document: CertificateDocument) -> None:
+        try:
+            signer = recover_signer(self.domain, document.proof_fields(), document.device_signature)
+        except SignatureError as exc:
+            self._fail(result, Check("device_signature", False, str(exc)))
+            return
+        ok = signer.lower() == result.address.lower()
+        self._fail(
+            result,
+            Check(
+                "device_signature",
+                ok,
+                "proof of possession recovers to the device address"
+                if ok
+                else f"proof of possession recovers to {signer}, not the device",
+            ),
+        )
+
+    def _check_licences(
+        self, result: Verification, document: CertificateDocument, device_licence_id: int
+    ) -> None:
+        device = read_device_licence(self.contracts, device_licence_id)
+        matches = (
+            document.device_licence_id == device_licence_id
+            and document.design_hash == "0x" + device.design_hash.hex()
+        )
+        self._fail(
+            result,
+            Check(
+                "device_licence_binding",
+                matches,
+                f"document names device licence {device_licence_id} and its design"
+                if matches
+                else "document's device licence or design hash differs from the chain",
+            ),
+        )
+        revoked = device.status is DeviceLicenceStatus.REVOKED
+        self._fail(
+            result,
+            Check(
+                "device_licence",
+                not revoked,
+                f"device licence {device_licence_id} is {device.status.name.lower()}",
+            ),
+        )
+        manufacturer_id = self.contracts.manufacturer_license.functions.licenceIdOf(device.holder).call()
+        manufacturer = read_manufacturer_licence(self.contracts, manufacturer_id)
+        named = document.manufacturer_licence_id == manufacturer_id
+        self._fail(
+            result,
+            Check(
+                "manufacturer_licence_binding",
+                named,
+                f"document names manufacturer licence {manufacturer_id}"
+                if named
+                else f"document names manufacturer licence {document.manufacturer_licence_id}, "
+                f"chain says {manufacturer_id}",
+            ),
+        )
+        detail = f"manufacturer licence {manufacturer_id} ({manufacturer.name}) is {manufacturer.status.name.lower()}"
+        if manufacturer.status is ManufacturerStatus.REVOKED:
+            self._fail(result, Check("manufacturer_licence", False, detail + " for cause"))
+        elif manufacturer.status is ManufacturerStatus.SUSPENDED:
+            self._fail(result, Check("manufacturer_licence", False, detail), Standing.NOT_IN_GOOD_STANDING)
+        else:
+            # Renounced licences keep their devices genuine: renouncing is not a finding against them.
+            self._fail(result, Check("manufacturer_licence", True, detail))
