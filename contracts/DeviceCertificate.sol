@@ -55,6 +55,17 @@ contract DeviceCertificate is ERC721 {
         address openedBy;
     }
 
+    /// @dev Storage form of a batch: licence id, counts and opener share one slot, so minting
+    ///      reads and updates a single slot per call and opening writes two fewer slots.
+    struct BatchRecord {
+        uint32 deviceLicenceId;
+        uint32 deviceCount;
+        uint32 minted;
+        address openedBy;
+        bytes32 merkleRoot;
+        string uri;
+    }
+
     // ------------------------------------------------------------------ errors
 
     /// @notice `account` is neither the holder of device licence `licenceId` nor a minter it
@@ -88,6 +99,8 @@ contract DeviceCertificate is ERC721 {
     error DeviceAlreadyMinted(uint256 index, address device);
     /// @notice Addresses given here must not be the zero address.
     error ZeroAddress();
+    /// @notice Device licence ids above 2**32 - 1 are not supported by batch storage.
+    error LicenceIdTooLarge(uint256 licenceId);
 
     // ------------------------------------------------------------------ events
 
@@ -120,7 +133,7 @@ contract DeviceCertificate is ERC721 {
     ManufacturerLicense public immutable manufacturerLicense;
 
     uint32 private _lastBatchId;
-    mapping(uint32 batchId => Batch) private _batches;
+    mapping(uint32 batchId => BatchRecord) private _batches;
     mapping(bytes32 merkleRoot => uint32) private _batchIdOfRoot;
     mapping(uint256 licenceId => mapping(address minter => bool)) private _minters;
 
@@ -153,15 +166,16 @@ contract DeviceCertificate is ERC721 {
         uint32 existing = _batchIdOfRoot[merkleRoot];
         if (existing != 0) revert MerkleRootAlreadyUsed(merkleRoot, existing);
         if (deviceCount == 0) revert ZeroDeviceCount();
+        if (deviceLicenceId > type(uint32).max) revert LicenceIdTooLarge(deviceLicenceId);
 
         batchId = ++_lastBatchId;
         _batchIdOfRoot[merkleRoot] = batchId;
-        Batch storage b = _batches[batchId];
-        b.deviceLicenceId = deviceLicenceId;
+        BatchRecord storage b = _batches[batchId];
+        b.deviceLicenceId = uint32(deviceLicenceId);
         b.deviceCount = deviceCount;
+        b.openedBy = msg.sender;
         b.merkleRoot = merkleRoot;
         b.uri = uri;
-        b.openedBy = msg.sender;
         emit BatchOpened(batchId, deviceLicenceId, merkleRoot, deviceCount, uri);
     }
 
@@ -172,7 +186,7 @@ contract DeviceCertificate is ERC721 {
     ///      owner | batchId << 160 into Solady's ownership slot, plus the Transfer log. The
     ///      balance of `to` is updated once per call.
     function mintBatch(uint32 batchId, address to, address[] calldata devices) external {
-        Batch storage b = _batches[batchId];
+        BatchRecord storage b = _batches[batchId];
         uint256 licenceId = b.deviceLicenceId;
         if (licenceId == 0) revert UnknownBatch(batchId);
         _checkMinter(licenceId);
@@ -265,15 +279,22 @@ contract DeviceCertificate is ERC721 {
         owner = _ownerOf(tokenId);
         if (owner == address(0)) return (address(0), 0, 0, bytes32(0));
         batchId = uint32(_getExtraData(tokenId));
-        Batch storage b = _batches[batchId];
+        BatchRecord storage b = _batches[batchId];
         return (owner, batchId, b.deviceLicenceId, b.merkleRoot);
     }
 
     /// @notice Batch `batchId`; reverts for an unknown id.
     function batch(uint32 batchId) external view returns (Batch memory) {
-        Batch storage b = _batches[batchId];
+        BatchRecord storage b = _batches[batchId];
         if (b.deviceLicenceId == 0) revert UnknownBatch(batchId);
-        return b;
+        return Batch({
+            deviceLicenceId: b.deviceLicenceId,
+            deviceCount: b.deviceCount,
+            minted: b.minted,
+            merkleRoot: b.merkleRoot,
+            uri: b.uri,
+            openedBy: b.openedBy
+        });
     }
 
     /// @notice Batch id of `merkleRoot` (0 if never opened); lets a client resume a batch.

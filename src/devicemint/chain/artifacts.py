@@ -15,7 +15,7 @@ from typing import Any
 
 from eth_abi import decode as abi_decode
 from eth_abi.exceptions import DecodingError
-from eth_utils import function_signature_to_4byte_selector
+from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 from hexbytes import HexBytes
 
 #: Every contract with an artifact. NaiveCertificate is the benchmark baseline, never deployed.
@@ -101,4 +101,6 @@ def decode_custom_error(data: str | bytes) -> CustomError | None:
         args = abi_decode(list(types), bytes(raw[4:])) if types else ()
     except DecodingError:
         return None
-    return CustomError(name=name, signature=signature, args=tuple(args))
+    # Addresses as EIP-55 checksummed strings, the way web3 returns them everywhere else.
+    args = tuple(to_checksum_address(v) if t == "address" else v for t, v in zip(types, args, strict=True))
+    return CustomError(name=name, signature=signature, args=args)
