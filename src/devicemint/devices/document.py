@@ -75,17 +75,21 @@ _SERIAL_RE = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?", re.ASCII)
 
 
 def luhn_check_digit(payload: str) -> int:
-    """The Luhn check digit that completes ``payload`` (the first 14 digits of an IMEI)."""
-    total = 0
-    # Double every second digit counting from the right of the payload (the check digit's neighbour).
-    for i, ch in enumerate(reversed(payload)):
-        d = ord(ch) - 48
-        if i % 2 == 0:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
+    """The Luhn check digit that completes ``payload`` (the first 14 digits of an IMEI).
+
+    Counting from the right of the payload, every first, third, ... digit is
+    doubled (its digits summed) and the rest are added as they are.
+    """
+    if not (payload.isascii() and payload.isdigit()):
+        raise ValueError("a Luhn payload is ASCII digits only")
+    digits = payload.encode("ascii")[::-1]
+    # bytes.translate maps each ASCII digit to its (doubled) value; sum() of bytes is C speed.
+    total = sum(digits[0::2].translate(_LUHN_DOUBLED)) + sum(digits[1::2].translate(_LUHN_PLAIN))
     return (10 - total % 10) % 10
+
+
+_LUHN_DOUBLED = bytes.maketrans(b"0123456789", bytes((0, 2, 4, 6, 8, 1, 3, 5, 7, 9)))
+_LUHN_PLAIN = bytes.maketrans(b"0123456789", bytes(range(10)))
 
 
 def parse_iso_date(text: str) -> date | None:

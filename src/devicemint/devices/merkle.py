@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 
 from eth_hash.auto import keccak as _eth_hash_keccak
 
+from devicemint.errors import DevicemintError
+
 __all__ = [
     "MerkleError",
     "MerkleTree",
@@ -41,7 +43,7 @@ __all__ = [
 NODE_SIZE = 32
 
 
-class MerkleError(ValueError):
+class MerkleError(DevicemintError, ValueError):
     """A tree blob, leaf or proof is malformed, or a leaf is not in the tree."""
 
 
