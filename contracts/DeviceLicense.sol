@@ -112,6 +112,8 @@ contract DeviceLicense is Soulbound721, Ownable2Step {
     error ZeroVotingPeriod();
     /// @notice Addresses given here must not be the zero address.
     error ZeroAddress();
+    /// @notice The programme must always have an operator; ownership can only be handed over.
+    error OwnershipCannotBeRenounced();
     /// @notice `account` appears twice in the initial committee.
     error DuplicateCommitteeMember(address account);
     /// @notice Only the holder of licence `licenceId` may do this; `account` is not it.
@@ -230,6 +232,12 @@ contract DeviceLicense is Soulbound721, Ownable2Step {
     /// @notice Sets the voting period for proposals created from now on.
     function setVotingPeriod(uint64 votingPeriod_) external onlyOwner {
         _setVotingPeriod(votingPeriod_);
+    }
+
+    /// @notice Disabled: without an owner no licence could ever be suspended, revoked or
+    ///         issued again. Hand over with transferOwnership + acceptOwnership instead.
+    function renounceOwnership() public pure override {
+        revert OwnershipCannotBeRenounced();
     }
 
     // ------------------------------------------------------------------ proposals and votes

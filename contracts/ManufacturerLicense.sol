@@ -73,6 +73,8 @@ contract ManufacturerLicense is Soulbound721, Ownable2Step {
     error ZeroAmount();
     /// @notice Addresses given here must not be the zero address.
     error ZeroAddress();
+    /// @notice The programme must always have an operator; ownership can only be handed over.
+    error OwnershipCannotBeRenounced();
     /// @notice The manufacturer name must not be empty.
     error EmptyName();
     /// @notice The root certificate fingerprint must not be zero.
@@ -275,6 +277,12 @@ contract ManufacturerLicense is Soulbound721, Ownable2Step {
     function setWithdrawalCooldown(uint64 cooldown) external onlyOwner {
         withdrawalCooldown = cooldown;
         emit WithdrawalCooldownChanged(cooldown);
+    }
+
+    /// @notice Disabled: without an owner no licence could ever be suspended, revoked or
+    ///         issued again. Hand over with transferOwnership + acceptOwnership instead.
+    function renounceOwnership() public pure override {
+        revert OwnershipCannotBeRenounced();
     }
 
     // ------------------------------------------------------------------ views

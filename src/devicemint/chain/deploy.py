@@ -18,7 +18,7 @@ from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted, Web3RPCError
-from web3.types import TxParams, TxReceipt
+from web3.types import Nonce, TxParams, TxReceipt
 
 from devicemint.chain.artifacts import decode_custom_error, load_artifact
 from devicemint.errors import ChainError, ConfigError
@@ -174,13 +174,17 @@ class _Sender:
         self._account = account
         self._chain_id = chain_id
         self._timeout = timeout
-        self._nonce = w3.eth.get_transaction_count(account.address, "pending")
+        self._nonce = int(w3.eth.get_transaction_count(account.address, "pending"))
 
     def deploy(self, name: str, *args: Any) -> tuple[ChecksumAddress, int]:
         """Deploys artifact `name`; returns (address, block number)."""
         artifact = load_artifact(name)
         factory = self._w3.eth.contract(abi=list(artifact.abi), bytecode=artifact.bytecode)
-        base: TxParams = {"from": self._account.address, "nonce": self._nonce, "chainId": self._chain_id}
+        base: TxParams = {
+            "from": self._account.address,
+            "nonce": Nonce(self._nonce),
+            "chainId": self._chain_id,
+        }
         try:
             tx = factory.constructor(*args).build_transaction(base)
         except ContractLogicError as exc:
@@ -200,12 +204,13 @@ class _Sender:
                 f"deployment of {name} (tx {HexBytes(tx_hash).to_0x_hex()}) was not mined within "
                 f"{self._timeout:.0f} s; check the node and the deployer's balance, then deploy again"
             ) from exc
-        if receipt["status"] != 1 or not receipt.get("contractAddress"):
+        address = receipt.get("contractAddress")
+        if receipt["status"] != 1 or not address:
             raise DeploymentError(
                 f"deployment of {name} failed on chain (tx {HexBytes(tx_hash).to_0x_hex()}, "
                 f"block {receipt['blockNumber']})"
             )
-        return _checksum(receipt["contractAddress"]), int(receipt["blockNumber"])
+        return _checksum(address), int(receipt["blockNumber"])
 
 
 def _reason(exc: ContractLogicError) -> str:

@@ -429,3 +429,9 @@ def test_device_licence_is_soulbound(chain: Chain) -> None:
     assert dl.supportsInterface(bytes.fromhex("b45a3c0e")).call() is True
     assert dl.supportsInterface(bytes.fromhex("80ac58cd")).call() is True
     assert dl.supportsInterface(bytes.fromhex("ffffffff")).call() is False
+
+
+def test_ownership_cannot_be_renounced(chain: Chain) -> None:
+    a = chain.accounts
+    chain.reverts(chain.dl.functions.renounceOwnership(), a.foundation, "OwnershipCannotBeRenounced")
+    assert chain.dl.functions.owner().call() == a.foundation.address

@@ -402,3 +402,9 @@ def test_ownership_moves_in_two_steps(chain: Chain) -> None:
     chain.reverts(ml.acceptOwnership(), a.outsider, "OwnableUnauthorizedAccount", a.outsider.address)
     chain.send(ml.acceptOwnership(), a.buyer)
     assert ml.owner().call() == a.buyer.address
+
+
+def test_ownership_cannot_be_renounced(chain: Chain) -> None:
+    a = chain.accounts
+    chain.reverts(chain.ml.functions.renounceOwnership(), a.foundation, "OwnershipCannotBeRenounced")
+    assert chain.ml.functions.owner().call() == a.foundation.address
