@@ -253,6 +253,15 @@ def _iter_csv(handle: io.TextIOBase, path: Path) -> Iterator[tuple[int, RawRow]]
 
 
 def _check_header(header: list[str], line: int, path: Path) -> None:
+    if len(header) == 1:
+        for separator, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars")):
+            if header[0].count(separator) >= 2:
+                error = RowError(
+                    line,
+                    "",
+                    f"the header is separated by {name}; a batch CSV file separates columns with commas",
+                )
+                raise BatchFileError(f"{path}: {error}", [error])
     errors: list[RowError] = []
     seen: set[str] = set()
     for name in header:

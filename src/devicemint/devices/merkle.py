@@ -258,9 +258,12 @@ class MerkleTree:
         if not positions:
             n = self.leaf_count
             size = len(self.nodes)
+            built: dict[bytes, int] = {}
             # setdefault keeps the first position of a duplicate leaf.
             for i in range(size - 1, size - 1 - n, -1):
-                positions.setdefault(self.nodes[i], i)
+                built.setdefault(self.nodes[i], i)
+            # One C-level update: another thread never sees a half-built index.
+            positions.update(built)
         try:
             return positions[bytes(leaf)]
         except KeyError:
@@ -288,3 +291,6 @@ class MerkleTree:
 
     def __len__(self) -> int:
         return self.leaf_count
+
+    def __repr__(self) -> str:
+        return f"MerkleTree(root=0x{self.root.hex()}, leaves={self.leaf_count})"

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from eth_utils import to_checksum_address
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from devicemint.devices.batchfile import (
     FIELDS,
@@ -484,6 +486,34 @@ def test_csv_header_problems_name_the_column(tmp_path: Path, header, expected) -
     validator = BatchValidator(path, domain=DOMAIN, device_licence_id=LICENCE, today=TODAY)
     assert list(validator) == [expected]
     assert (validator.rows, validator.valid, validator.invalid) == (1, 0, 1)
+
+
+def test_semicolon_separated_file_gets_a_hint(tmp_path: Path) -> None:
+    path = tmp_path / "batch.csv"
+    path.write_text(";".join(FIELDS) + "\n")
+    with pytest.raises(BatchFileError) as excinfo:
+        list(iter_rows(path))
+    assert excinfo.value.errors == [
+        RowError(
+            1, "", "the header is separated by semicolons; a batch CSV file separates columns with commas"
+        )
+    ]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.text(alphabet="0123456789", min_size=14, max_size=14), st.integers(0, 9))
+def test_property_imei_accepted_iff_luhn_valid(payload: str, check_digit: int) -> None:
+    value = payload + str(check_digit)
+    total = sum(
+        (d * 2 - 9 if d * 2 > 9 else d * 2) if i % 2 else d
+        for i, d in enumerate(int(c) for c in reversed(value))
+    )
+    result = check(make_row(1, imei=value))
+    if total % 10 == 0:
+        assert isinstance(result, FactoryRow), result
+    else:
+        assert isinstance(result, list) and [e.field for e in result] == ["imei"]
+        assert result[0].reason.startswith(f"check digit is {check_digit}, expected ")
 
 
 def test_empty_file(tmp_path: Path) -> None:

@@ -220,21 +220,32 @@ def test_luhn_known_imeis() -> None:
     assert luhn_check_digit("00000000000000") == 0
 
 
-@given(st.text(alphabet="0123456789", min_size=14, max_size=14))
-def test_luhn_property_the_check_digit_makes_the_total_a_multiple_of_ten(payload: str) -> None:
-    digit = luhn_check_digit(payload)
-    full = payload + str(digit)
+def textbook_luhn_valid(number: str) -> bool:
+    """The Luhn check as ISO/IEC 7812 states it, written independently of the module."""
     total = 0
-    for i, ch in enumerate(reversed(full)):
+    for i, ch in enumerate(reversed(number)):
         d = int(ch) * (2 if i % 2 else 1)
         total += d - 9 if d > 9 else d
-    assert total % 10 == 0
-    # Exactly one check digit works, and changing any single digit breaks it.
-    for wrong in set("0123456789") - {str(digit)}:
-        assert luhn_check_digit(payload) != int(wrong)
-    position = int(payload[0]) % 14
-    changed = payload[:position] + str((int(payload[position]) + 1) % 10) + payload[position + 1 :]
-    assert luhn_check_digit(changed) != digit
+    return total % 10 == 0
+
+
+@given(st.text(alphabet="0123456789", min_size=14, max_size=14), st.integers(0, 9))
+def test_luhn_property_exactly_one_check_digit_is_valid(payload: str, candidate: int) -> None:
+    digit = luhn_check_digit(payload)
+    assert 0 <= digit <= 9
+    assert textbook_luhn_valid(payload + str(digit))
+    assert textbook_luhn_valid(payload + str(candidate)) == (candidate == digit)
+
+
+@given(st.text(alphabet="0123456789", min_size=14, max_size=14), st.integers(0, 13), st.integers(1, 9))
+def test_luhn_property_any_single_digit_change_is_detected(payload: str, position: int, delta: int) -> None:
+    changed = payload[:position] + str((int(payload[position]) + delta) % 10) + payload[position + 1 :]
+    assert luhn_check_digit(changed) != luhn_check_digit(payload)
+
+
+def test_luhn_refuses_non_digits() -> None:
+    with pytest.raises(ValueError, match="digits only"):
+        luhn_check_digit("3569380356438A")
 
 
 @pytest.mark.parametrize(

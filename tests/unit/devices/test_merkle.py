@@ -177,3 +177,8 @@ def test_build_100k_leaves_well_under_a_second() -> None:
     assert len(tree) == 100_000
     # ~0.3 s on our machines; generous margin for a busy CI box.
     assert elapsed < 1.5, f"building 100k leaves took {elapsed:.2f}s"
+
+
+def test_repr_is_short() -> None:
+    tree = MerkleTree.build(_leaves(1000))
+    assert repr(tree) == f"MerkleTree(root=0x{tree.root.hex()}, leaves=1000)"
