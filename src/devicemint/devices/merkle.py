@@ -63,7 +63,7 @@ class MerkleError(DevicemintError, ValueError):
 
 def _make_fast_keccak():  # pragma: no cover - exercised implicitly
     from Crypto.Hash.keccak import _raw_keccak_lib as lib
-    from Crypto.Util._raw_api import VoidPointer, c_size_t, c_ubyte, ffi
+    from Crypto.Util._raw_api import SmartPointer, VoidPointer, c_size_t, c_ubyte, ffi
 
     absorb = lib.keccak_absorb
     digest = lib.keccak_digest
@@ -76,8 +76,10 @@ def _make_fast_keccak():  # pragma: no cover - exercised implicitly
         if rc:
             raise RuntimeError(f"keccak_init failed ({rc})")
         out = ffi.new("uint8_t[32]")
-        # The state lives as long as the thread; it is a few hundred bytes.
-        local.state = (state.get(), out, ffi.buffer(out), state)
+        # The state lives as long as its thread; the SmartPointer frees it when the thread's
+        # locals are collected.
+        owner = SmartPointer(state.get(), lib.keccak_destroy)
+        local.state = (owner.get(), out, ffi.buffer(out), owner)
         return local.state
 
     def fast_keccak(data: bytes) -> bytes:
