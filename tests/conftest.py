@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,16 +11,10 @@ import pytest
 from sqlalchemy import text
 from web3 import Web3
 
-from devicemint.chain.node import LocalNode
+from devicemint.chain.node import LocalNode, free_port
 from devicemint.db.session import make_engine
 
 POSTGRES_ADMIN_URL = os.environ.get("DEVICEMINT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

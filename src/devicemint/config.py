@@ -79,9 +79,7 @@ def _coerce(name: str, raw: object, annotation: str) -> object:
         raise ConfigError(f"setting {name!r}: {raw!r} is not a valid {annotation.split(' ')[0]}") from exc
 
 
-def load_settings(
-    environ: Mapping[str, str] | None = None, cwd: Path | None = None
-) -> Settings:
+def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:
     """Read settings once: defaults, then devicemint.toml, then the environment."""
     environ = os.environ if environ is None else environ
     cwd = Path.cwd() if cwd is None else cwd

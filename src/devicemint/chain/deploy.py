@@ -14,13 +14,12 @@ from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
-from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
-from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted, Web3RPCError
-from web3.types import Nonce, TxParams, TxReceipt
+from web3.exceptions import TimeExhausted, Web3RPCError
 
-from devicemint.chain.artifacts import decode_custom_error, load_artifact
+from devicemint.chain.artifacts import load_artifact
+from devicemint.chain.tx import TransactionReverted, TxSender
 from devicemint.errors import ChainError, ConfigError
 
 #: Chain id of local development chains (anvil); the only place a stand-in stake token is deployed.
@@ -127,18 +126,19 @@ def deploy_contracts(*, w3: Web3, deployer: LocalAccount, params: DeploymentPara
             f"chain {chain_id} is not the local development chain ({LOCAL_CHAIN_ID}): give the "
             "address of the network's staking token instead of deploying a stand-in"
         )
-    sender = _Sender(w3=w3, account=deployer, chain_id=chain_id)
+    sender = TxSender(w3=w3, account=deployer, chain_id=chain_id)
 
     first_block: int | None = None
     if params.staking_token is None:
-        staking_token, block = sender.deploy("StakingToken", deployer.address)
+        staking_token, block = _deploy(sender, "StakingToken", deployer.address)
         first_block = block
     else:
         staking_token = _checksum(params.staking_token)
         if not w3.eth.get_code(staking_token):
             raise ConfigError(f"the staking token {staking_token} has no contract code on chain {chain_id}")
 
-    manufacturer_license, block = sender.deploy(
+    manufacturer_license, block = _deploy(
+        sender,
         "ManufacturerLicense",
         staking_token,
         params.foundation,
@@ -147,7 +147,8 @@ def deploy_contracts(*, w3: Web3, deployer: LocalAccount, params: DeploymentPara
         params.withdrawal_cooldown,
     )
     first_block = block if first_block is None else first_block
-    device_license, _ = sender.deploy(
+    device_license, _ = _deploy(
+        sender,
         "DeviceLicense",
         manufacturer_license,
         params.foundation,
@@ -155,7 +156,7 @@ def deploy_contracts(*, w3: Web3, deployer: LocalAccount, params: DeploymentPara
         params.quorum,
         params.voting_period,
     )
-    device_certificate, _ = sender.deploy("DeviceCertificate", device_license, manufacturer_license)
+    device_certificate, _ = _deploy(sender, "DeviceCertificate", device_license, manufacturer_license)
     return Deployment(
         chain_id=chain_id,
         staking_token=staking_token,
@@ -166,58 +167,15 @@ def deploy_contracts(*, w3: Web3, deployer: LocalAccount, params: DeploymentPara
     )
 
 
-class _Sender:
-    """Signs and sends contract creations one after another with locally tracked nonces."""
-
-    def __init__(self, *, w3: Web3, account: LocalAccount, chain_id: int, timeout: float = 180.0) -> None:
-        self._w3 = w3
-        self._account = account
-        self._chain_id = chain_id
-        self._timeout = timeout
-        self._nonce = int(w3.eth.get_transaction_count(account.address, "pending"))
-
-    def deploy(self, name: str, *args: Any) -> tuple[ChecksumAddress, int]:
-        """Deploys artifact `name`; returns (address, block number)."""
-        artifact = load_artifact(name)
-        factory = self._w3.eth.contract(abi=list(artifact.abi), bytecode=artifact.bytecode)
-        base: TxParams = {
-            "from": self._account.address,
-            "nonce": Nonce(self._nonce),
-            "chainId": self._chain_id,
-        }
-        try:
-            tx = factory.constructor(*args).build_transaction(base)
-        except ContractLogicError as exc:
-            raise DeploymentError(f"deploying {name} would fail: {_reason(exc)}") from exc
-        except Web3RPCError as exc:
-            raise DeploymentError(f"the node refused to estimate the deployment of {name}: {exc}") from exc
-        signed = self._account.sign_transaction(tx)
-        try:
-            tx_hash = self._w3.eth.send_raw_transaction(signed.raw_transaction)
-        except Web3RPCError as exc:
-            raise DeploymentError(f"the node refused the deployment transaction of {name}: {exc}") from exc
-        self._nonce += 1
-        try:
-            receipt: TxReceipt = self._w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self._timeout)
-        except TimeExhausted as exc:
-            raise DeploymentError(
-                f"deployment of {name} (tx {HexBytes(tx_hash).to_0x_hex()}) was not mined within "
-                f"{self._timeout:.0f} s; check the node and the deployer's balance, then deploy again"
-            ) from exc
-        address = receipt.get("contractAddress")
-        if receipt["status"] != 1 or not address:
-            raise DeploymentError(
-                f"deployment of {name} failed on chain (tx {HexBytes(tx_hash).to_0x_hex()}, "
-                f"block {receipt['blockNumber']})"
-            )
-        return _checksum(address), int(receipt["blockNumber"])
-
-
-def _reason(exc: ContractLogicError) -> str:
-    if isinstance(exc, ContractCustomError) and isinstance(exc.data, str):
-        decoded = decode_custom_error(exc.data)
-        return decoded.describe() if decoded else f"unknown custom error {exc.data[:10]}"
-    return exc.message or str(exc)
+def _deploy(sender: TxSender, name: str, *args: Any) -> tuple[ChecksumAddress, int]:
+    """Deploys artifact `name`; returns (address, block number)."""
+    artifact = load_artifact(name)
+    factory = sender.w3.eth.contract(abi=list(artifact.abi), bytecode=artifact.bytecode)
+    try:
+        receipt = sender.transact(factory.constructor(*args), what=f"deploying {name}")
+    except (TransactionReverted, TimeExhausted, Web3RPCError) as exc:
+        raise DeploymentError(f"deploying {name} failed: {exc}") from exc
+    return _checksum(receipt["contractAddress"]), int(receipt["blockNumber"])
 
 
 def _checksum(value: str) -> ChecksumAddress:

@@ -6,7 +6,6 @@ and deploys afresh only when there is none (a new local chain, a wiped node).
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,7 +51,9 @@ def load_deployment(home: Path, chain_id: int) -> Deployment | None:
     try:
         return Deployment.from_json(path.read_text(encoding="utf-8"))
     except (ValueError, KeyError) as exc:
-        raise ConfigError(f"{path} is not a valid deployment record ({exc}); remove it and deploy again") from exc
+        raise ConfigError(
+            f"{path} is not a valid deployment record ({exc}); remove it and deploy again"
+        ) from exc
 
 
 def _still_on_chain(w3: Web3, deployment: Deployment) -> bool:

@@ -57,9 +57,7 @@ def load_signer(settings: Settings, role: DevRole, *, chain_id: int) -> LocalAcc
     """The key that acts for `role`: the configured keystore, or the dev account on 31337."""
     if settings.key_file is not None:
         if settings.key_passphrase is None:
-            raise ConfigError(
-                f"key_file {settings.key_file} is set but DEVICEMINT_KEY_PASSPHRASE is not"
-            )
+            raise ConfigError(f"key_file {settings.key_file} is set but DEVICEMINT_KEY_PASSPHRASE is not")
         try:
             keystore = json.loads(settings.key_file.read_text(encoding="utf-8"))
             account = Account.from_key(Account.decrypt(keystore, settings.key_passphrase))
@@ -67,7 +65,9 @@ def load_signer(settings: Settings, role: DevRole, *, chain_id: int) -> LocalAcc
             raise ConfigError(f"key_file {settings.key_file} does not exist") from exc
         except ValueError as exc:
             # Never echo the passphrase or key material; the cause is enough.
-            raise ConfigError(f"key_file {settings.key_file}: cannot decrypt (wrong passphrase or not a V3 keystore)") from exc
+            raise ConfigError(
+                f"key_file {settings.key_file}: cannot decrypt (wrong passphrase or not a V3 keystore)"
+            ) from exc
         refuse_dev_key(account, chain_id)
         return account
     if chain_id != LOCAL_CHAIN_ID:

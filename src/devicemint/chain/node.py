@@ -11,6 +11,7 @@ import os
 import platform
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -64,6 +65,13 @@ class NodeStatus:
     block_number: int | None = None
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on now, for throwaway nodes (tests, benchmarks)."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
 def rpc_call(rpc_url: str, method: str, params: list | None = None, timeout: float = 2.0) -> object:
     """One JSON-RPC call without web3, used to probe a node that may not be up yet."""
     response = requests.post(
@@ -78,8 +86,15 @@ def rpc_call(rpc_url: str, method: str, params: list | None = None, timeout: flo
 class LocalNode:
     """An anvil process owned by a data directory."""
 
-    def __init__(self, *, state_dir: Path, host: str = "127.0.0.1", port: int = 8545,
-                 chain_id: int = LOCAL_CHAIN_ID, persist: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        state_dir: Path,
+        host: str = "127.0.0.1",
+        port: int = 8545,
+        chain_id: int = LOCAL_CHAIN_ID,
+        persist: bool = True,
+    ) -> None:
         self.state_dir = state_dir
         self.host = host
         self.port = port
@@ -121,8 +136,16 @@ class LocalNode:
 
     def command(self) -> list[str]:
         cmd = [
-            str(find_anvil()), "--host", self.host, "--port", str(self.port),
-            "--chain-id", str(self.chain_id), "--gas-limit", str(BLOCK_GAS_LIMIT), "--silent",
+            str(find_anvil()),
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--chain-id",
+            str(self.chain_id),
+            "--gas-limit",
+            str(BLOCK_GAS_LIMIT),
+            "--silent",
         ]
         if self.persist:
             cmd += ["--state", str(self.state_file), "--state-interval", str(STATE_DUMP_INTERVAL_SECONDS)]
@@ -141,7 +164,10 @@ class LocalNode:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("ab") as log:
             process = subprocess.Popen(  # noqa: S603 - fixed argument list
-                self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                self.command(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
         self._pid_file.write_text(str(process.pid))
@@ -180,8 +206,9 @@ class LocalNode:
         block = None
         if chain_id is not None:
             block = int(str(rpc_call(self.rpc_url, "eth_blockNumber")), 16)
-        return NodeStatus(running=chain_id is not None, pid=pid, rpc_url=self.rpc_url,
-                          chain_id=chain_id, block_number=block)
+        return NodeStatus(
+            running=chain_id is not None, pid=pid, rpc_url=self.rpc_url, chain_id=chain_id, block_number=block
+        )
 
 
 def _alive(pid: int) -> bool:

@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from functools import cache
 
 from eth_account.signers.local import LocalAccount
-from eth_utils import function_signature_to_4byte_selector
-from hexbytes import HexBytes
 from web3 import Web3
-from web3.contract.contract import ContractFunction
+from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted, TransactionNotFound
 from web3.types import TxReceipt
 
-from devicemint.chain.artifacts import ARTIFACT_NAMES, load_artifact
+from devicemint.chain.artifacts import decode_custom_error
 from devicemint.errors import ChainError
 
 RECEIPT_POLL_SECONDS = 0.02
@@ -29,28 +26,11 @@ class TransactionReverted(ChainError):
     """The chain refused a transaction; the message names the contract's reason."""
 
 
-@cache
-def _error_signatures() -> dict[bytes, str]:
-    """4-byte selector -> `ErrorName(type,...)` for every custom error in our contracts."""
-    selectors: dict[bytes, str] = {}
-    for name in ARTIFACT_NAMES:
-        for item in load_artifact(name).abi:
-            if item.get("type") == "error":
-                signature = f"{item['name']}({','.join(i['type'] for i in item['inputs'])})"
-                selectors[function_signature_to_4byte_selector(signature)] = signature
-    return selectors
-
-
 def explain_revert(exc: ContractLogicError) -> str:
-    """A readable reason for a revert: the custom error's name and its raw arguments."""
-    data = exc.data if isinstance(exc.data, str) else None
-    if isinstance(exc, ContractCustomError) or (data and data.startswith("0x") and len(data) >= 10):
-        raw = HexBytes(data or exc.message)
-        signature = _error_signatures().get(bytes(raw[:4]))
-        if signature:
-            args = raw[4:].hex()
-            return f"{signature}" + (f" with data 0x{args}" if args else "")
-        return f"unknown custom error 0x{raw[:4].hex()}"
+    """A readable reason for a revert: the custom error's name and arguments, if it is ours."""
+    if isinstance(exc, ContractCustomError) and isinstance(exc.data, str):
+        decoded = decode_custom_error(exc.data)
+        return decoded.describe() if decoded else f"unknown custom error {exc.data[:10]}"
     return exc.message or str(exc)
 
 
@@ -81,10 +61,15 @@ class TxSender:
     def next_nonce(self) -> int:
         return int(self.w3.eth.get_transaction_count(self.account.address, "pending"))
 
-    def sign(self, call: ContractFunction, *, nonce: int, gas: int) -> SignedTx:
+    def sign(self, call: ContractFunction | ContractConstructor, *, nonce: int, gas: int) -> SignedTx:
         tx = call.build_transaction(
-            {"from": self.account.address, "nonce": nonce, "gas": gas, "chainId": self.chain_id,
-             **self.fees()}
+            {
+                "from": self.account.address,
+                "nonce": nonce,
+                "gas": gas,
+                "chainId": self.chain_id,
+                **self.fees(),
+            }
         )
         signed = self.account.sign_transaction(tx)
         return SignedTx(tx_hash=Web3.to_hex(signed.hash), raw=bytes(signed.raw_transaction), nonce=nonce)
@@ -114,7 +99,7 @@ class TxSender:
             time.sleep(RECEIPT_POLL_SECONDS)
         raise TimeExhausted(f"no receipt for {tx_hash} after {timeout:.0f}s")
 
-    def transact(self, call: ContractFunction, *, what: str) -> TxReceipt:
+    def transact(self, call: ContractFunction | ContractConstructor, *, what: str) -> TxReceipt:
         """Estimate (which surfaces a revert with its reason), sign, send and wait."""
         try:
             gas = int(call.estimate_gas({"from": self.account.address}) * 1.25) + 10_000

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 from rich.console import Console
 
-from devicemint.cli import chain_commands, device_commands, demo_command
+from devicemint.cli import chain_commands, demo_command, device_commands
 from devicemint.config import load_settings
 from devicemint.errors import DevicemintError
 
@@ -35,18 +34,9 @@ def _settings(ctx: typer.Context) -> None:
 
 
 def main() -> None:
+    """Entry point: Typer handles usage errors (exit 2); ours get their message and exit code."""
     try:
-        result = app(standalone_mode=False)
-    except click.UsageError as exc:
-        exc.show()
-        sys.exit(2)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+        app()
     except DevicemintError as exc:
         stderr.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
-    except (click.Abort, KeyboardInterrupt):
-        stderr.print("interrupted; re-run the same command to finish where it stopped")
-        sys.exit(130)
-    sys.exit(result if isinstance(result, int) else 0)

@@ -16,8 +16,9 @@ from devicemint.config import Settings
 from devicemint.errors import ConfigError
 
 console = Console()
-node_app = typer.Typer(help="Run the embedded local chain (anvil), state kept under the data directory.",
-                       no_args_is_help=True)
+node_app = typer.Typer(
+    help="Run the embedded local chain (anvil), state kept under the data directory.", no_args_is_help=True
+)
 
 
 def local_node(settings: Settings) -> LocalNode:
@@ -49,8 +50,10 @@ def node_status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json"
     if as_json:
         print(json.dumps(status.__dict__))
     elif status.running:
-        console.print(f"running at {status.rpc_url}, pid {status.pid}, chain {status.chain_id}, "
-                      f"block {status.block_number}")
+        console.print(
+            f"running at {status.rpc_url}, pid {status.pid}, chain {status.chain_id}, "
+            f"block {status.block_number}"
+        )
     else:
         console.print(f"not running ({status.rpc_url})")
     raise typer.Exit(0 if status.running else 1)
@@ -62,20 +65,35 @@ def deployment_params(settings: Settings) -> DeploymentParams:
         return DeploymentParams(
             foundation=keys.dev_account(keys.DevRole.FOUNDATION).address,
             treasury=keys.dev_account(keys.DevRole.TREASURY).address,
-            committee=tuple(keys.dev_account(r).address for r in
-                            (keys.DevRole.COMMITTEE_1, keys.DevRole.COMMITTEE_2, keys.DevRole.COMMITTEE_3)),
+            committee=tuple(
+                keys.dev_account(r).address
+                for r in (keys.DevRole.COMMITTEE_1, keys.DevRole.COMMITTEE_2, keys.DevRole.COMMITTEE_3)
+            ),
             quorum=settings.quorum,
         )
     committee = tuple(a.strip() for a in settings.committee.split(",") if a.strip())
-    missing = [name for name, value in (("staking_token", settings.staking_token), ("foundation", settings.foundation),
-                                         ("treasury", settings.treasury), ("committee", committee)) if not value]
+    missing = [
+        name
+        for name, value in (
+            ("staking_token", settings.staking_token),
+            ("foundation", settings.foundation),
+            ("treasury", settings.treasury),
+            ("committee", committee),
+        )
+        if not value
+    ]
     if missing:
         raise ConfigError(
             f"deploying to chain {settings.chain_id} needs these settings: {', '.join(missing)} "
             "(DEVICEMINT_<NAME> or devicemint.toml)"
         )
-    return DeploymentParams(foundation=settings.foundation, treasury=settings.treasury,  # type: ignore[arg-type]
-                            committee=committee, quorum=settings.quorum, staking_token=settings.staking_token)
+    return DeploymentParams(
+        foundation=settings.foundation,
+        treasury=settings.treasury,  # type: ignore[arg-type]
+        committee=committee,
+        quorum=settings.quorum,
+        staking_token=settings.staking_token,
+    )
 
 
 def deploy(settings: Settings) -> tuple[object, bool]:

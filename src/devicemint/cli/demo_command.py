@@ -58,8 +58,13 @@ def onboard_sample_manufacturer(runtime: Runtime) -> tuple[int, int]:
         foundation.transact(contracts.staking_token.functions.mint(address, STAKE), what="funding the stake")
         actions.stake(contracts, manufacturer, STAKE)
         licence_id = actions.grant_manufacturer_licence(
-            contracts, foundation, manufacturer=address, name=SAMPLE_MANUFACTURER,
-            root_cert_fingerprint=_sha("root_certificate"), evidence_hash=_sha("mou"))
+            contracts,
+            foundation,
+            manufacturer=address,
+            name=SAMPLE_MANUFACTURER,
+            root_cert_fingerprint=_sha("root_certificate"),
+            evidence_hash=_sha("mou"),
+        )
     console.print(f"manufacturer licence {licence_id}: {SAMPLE_MANUFACTURER} ({address}), 100,000 staked")
 
     design_hash = _sha("design_dossier")
@@ -67,12 +72,26 @@ def onboard_sample_manufacturer(runtime: Runtime) -> tuple[int, int]:
     if device_licence_id == 0:
         committee = [_sender(runtime, r) for r in (keys.DevRole.COMMITTEE_1, keys.DevRole.COMMITTEE_2)]
         device_licence_id = actions.issue_device_licence(
-            contracts, committee[0], committee, manufacturer=address, design_hash=design_hash,
-            model=SAMPLE_MODEL, revision=SAMPLE_REVISION, evidence_hash=_sha("integration_audit"))
-        actions.publish_firmware(contracts, manufacturer, licence_id=device_licence_id, version=SAMPLE_FIRMWARE,
-                                 image_sha256=_sha("firmware_image"))
-    console.print(f"device licence {device_licence_id}: {SAMPLE_MODEL} {SAMPLE_REVISION}, "
-                  f"design 0x{design_hash.hex()[:16]}..., voted by the committee")
+            contracts,
+            committee[0],
+            committee,
+            manufacturer=address,
+            design_hash=design_hash,
+            model=SAMPLE_MODEL,
+            revision=SAMPLE_REVISION,
+            evidence_hash=_sha("integration_audit"),
+        )
+        actions.publish_firmware(
+            contracts,
+            manufacturer,
+            licence_id=device_licence_id,
+            version=SAMPLE_FIRMWARE,
+            image_sha256=_sha("firmware_image"),
+        )
+    console.print(
+        f"device licence {device_licence_id}: {SAMPLE_MODEL} {SAMPLE_REVISION}, "
+        f"design 0x{design_hash.hex()[:16]}..., voted by the committee"
+    )
     return licence_id, device_licence_id
 
 
@@ -81,8 +100,10 @@ def run_demo(settings: Settings, *, devices: int) -> int:
     status = node.start()
     console.print(f"[bold]local chain[/] at {status.rpc_url} (state in {node.state_file})")
     deployment, is_new = deploy(settings)
-    console.print(("deployed contracts" if is_new else "contracts already deployed")
-                  + f"; certificates at {deployment.device_certificate}")  # type: ignore[attr-defined]
+    console.print(
+        ("deployed contracts" if is_new else "contracts already deployed")
+        + f"; certificates at {deployment.device_certificate}"
+    )  # type: ignore[attr-defined]
     runtime = Runtime.open(settings)
     _, device_licence_id = onboard_sample_manufacturer(runtime)
 
@@ -91,16 +112,25 @@ def run_demo(settings: Settings, *, devices: int) -> int:
     batch_file = _next_batch_file(batch_dir)
     with progress_bar() as progress:
         task = progress.add_task("factory: provisioning devices", total=devices)
-        simulate_batch(count=devices, out=batch_file, keystore=batch_file.with_name(batch_file.name + ".keys.json"),
-                       passphrase=keystore_passphrase(settings), domain=runtime.domain,
-                       device_licence_id=device_licence_id, today=date.today(), seed=None,
-                       on_progress=lambda n: progress.update(task, completed=n))
+        simulate_batch(
+            count=devices,
+            out=batch_file,
+            keystore=batch_file.with_name(batch_file.name + ".keys.json"),
+            passphrase=keystore_passphrase(settings),
+            domain=runtime.domain,
+            device_licence_id=device_licence_id,
+            today=date.today(),
+            seed=None,
+            on_progress=lambda n: progress.update(task, completed=n),
+        )
     console.print(f"factory batch {batch_file} ({devices} devices)")
     mint_file(runtime, batch_file, device_licence_id, dry_run=False)
 
     first_serial = _first_serial(batch_file)
     console.print(f"\n[bold]devicemint verify {first_serial}[/]")
-    result = Verifier(sessions=runtime.sessions, contracts=runtime.contracts, domain=runtime.domain).verify(first_serial)
+    result = Verifier(sessions=runtime.sessions, contracts=runtime.contracts, domain=runtime.domain).verify(
+        first_serial
+    )
     print_verification(result)
     return result.exit_code
 
@@ -123,8 +153,10 @@ def demo_command(
     """Local chain, contracts, a licensed sample manufacturer, N minted devices, one verification."""
     code = run_demo(ctx.obj, devices=devices)
     if not no_serve:
-        console.print("\nThe portal and API arrive with later issues; nothing to serve yet. "
-                      "Stop the chain with `devicemint node stop`.")
+        console.print(
+            "\nThe portal and API arrive with later issues; nothing to serve yet. "
+            "Stop the chain with `devicemint node stop`."
+        )
     raise typer.Exit(code)
 
 

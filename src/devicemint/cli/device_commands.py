@@ -38,8 +38,14 @@ def keystore_passphrase(settings: Settings) -> str:
 
 
 def progress_bar() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=Console(stderr=True), transient=False)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=False,
+    )
 
 
 @factory_app.command("simulate")
@@ -48,7 +54,9 @@ def simulate(
     count: int = typer.Option(..., "--count", min=1, help="How many devices."),
     device_licence: int = typer.Option(..., "--device-licence", min=1, help="Device licence id."),
     out: Path = typer.Option(..., "--out", help="Batch file to write (.csv or .jsonl)."),
-    keystore: Path | None = typer.Option(None, "--keystore", help="Device keystore (default: OUT.keys.json)."),
+    keystore: Path | None = typer.Option(
+        None, "--keystore", help="Device keystore (default: OUT.keys.json)."
+    ),
     seed: int | None = typer.Option(None, "--seed", help="Make the batch reproducible."),
 ) -> None:
     """Write a realistic factory batch: device keys, IMEIs, test results, proofs of possession."""
@@ -56,14 +64,23 @@ def simulate(
     keystore = keystore or out.with_name(out.name + ".keys.json")
     with progress_bar() as progress:
         task = progress.add_task("simulating devices", total=count)
-        simulate_batch(count=count, out=out, keystore=keystore, passphrase=keystore_passphrase(ctx.obj),
-                       domain=runtime.domain, device_licence_id=device_licence, today=date.today(),
-                       seed=seed, on_progress=lambda n: progress.update(task, completed=n))
+        simulate_batch(
+            count=count,
+            out=out,
+            keystore=keystore,
+            passphrase=keystore_passphrase(ctx.obj),
+            domain=runtime.domain,
+            device_licence_id=device_licence,
+            today=date.today(),
+            seed=seed,
+            on_progress=lambda n: progress.update(task, completed=n),
+        )
     console.print(f"wrote {count} devices to {out}; device keys (encrypted) in {keystore}")
 
 
-def mint_file(runtime: Runtime, path: Path, device_licence_id: int, *, dry_run: bool,
-              as_json: bool = False) -> MintReport | None:
+def mint_file(
+    runtime: Runtime, path: Path, device_licence_id: int, *, dry_run: bool, as_json: bool = False
+) -> MintReport | None:
     """Validate a batch file and, unless dry-run, mint it; resumable by calling it again."""
     settings = runtime.settings
     licence = read_minting_licence(runtime.contracts, device_licence_id)
@@ -71,31 +88,57 @@ def mint_file(runtime: Runtime, path: Path, device_licence_id: int, *, dry_run: 
     if refusal:
         raise DevicemintError(f"cannot mint under device licence {device_licence_id}: {refusal}")
     account = keys.load_signer(settings, keys.DevRole.MANUFACTURER, chain_id=settings.chain_id)
-    intake = Intake(sessions=runtime.sessions, contracts=runtime.contracts, licence=licence,
-                    domain=runtime.domain, uri=runtime.batch_uri, today=date.today())
+    intake = Intake(
+        sessions=runtime.sessions,
+        contracts=runtime.contracts,
+        licence=licence,
+        domain=runtime.domain,
+        uri=runtime.batch_uri,
+        today=date.today(),
+    )
     with progress_bar() as progress:
         task = progress.add_task("validating", total=None)
         ingested = intake.run(path, dry_run=dry_run, on_progress=lambda n: progress.update(task, completed=n))
         progress.update(task, total=ingested.device_count, completed=ingested.device_count)
         if dry_run:
-            _say(as_json, {"valid": True, "devices": ingested.device_count, "merkle_root": ingested.merkle_root},
-                 f"{path}: {ingested.device_count} devices valid; Merkle root {ingested.merkle_root} (dry run)")
+            _say(
+                as_json,
+                {"valid": True, "devices": ingested.device_count, "merkle_root": ingested.merkle_root},
+                f"{path}: {ingested.device_count} devices valid; Merkle root {ingested.merkle_root} (dry run)",
+            )
             return None
-        minter = Minter(sessions=runtime.sessions, contracts=runtime.contracts,
-                        sender=TxSender(w3=runtime.w3, account=account, chain_id=settings.chain_id),
-                        chunk_size=settings.mint_chunk_size, max_in_flight=settings.max_in_flight)
+        minter = Minter(
+            sessions=runtime.sessions,
+            contracts=runtime.contracts,
+            sender=TxSender(w3=runtime.w3, account=account, chain_id=settings.chain_id),
+            chunk_size=settings.mint_chunk_size,
+            max_in_flight=settings.max_in_flight,
+        )
         task = progress.add_task("minting", total=ingested.device_count)
         assert ingested.batch_id is not None
-        report = minter.mint(ingested.batch_id, recipient=licence.device.holder,
-                             on_progress=lambda n: progress.update(task, completed=n))
+        report = minter.mint(
+            ingested.batch_id,
+            recipient=licence.device.holder,
+            on_progress=lambda n: progress.update(task, completed=n),
+        )
     per_device = report.gas_used / report.minted_now if report.minted_now else 0
-    _say(as_json, {
-        "batch": report.chain_batch_id, "devices": report.device_count, "minted_now": report.minted_now,
-        "already_minted": report.already_minted, "transactions": report.transactions,
-        "gas_used": report.gas_used, "gas_per_device": round(per_device), "merkle_root": ingested.merkle_root,
-        "recovered_transactions": report.recovered_transactions, "seconds": round(report.seconds, 3),
-    }, f"batch {report.chain_batch_id}: {report.minted_now} minted now, {report.already_minted} already minted, "
-       f"{report.transactions} transactions, {per_device:,.0f} gas per device, root {ingested.merkle_root}")
+    _say(
+        as_json,
+        {
+            "batch": report.chain_batch_id,
+            "devices": report.device_count,
+            "minted_now": report.minted_now,
+            "already_minted": report.already_minted,
+            "transactions": report.transactions,
+            "gas_used": report.gas_used,
+            "gas_per_device": round(per_device),
+            "merkle_root": ingested.merkle_root,
+            "recovered_transactions": report.recovered_transactions,
+            "seconds": round(report.seconds, 3),
+        },
+        f"batch {report.chain_batch_id}: {report.minted_now} minted now, {report.already_minted} already minted, "
+        f"{report.transactions} transactions, {per_device:,.0f} gas per device, root {ingested.merkle_root}",
+    )
     return report
 
 
@@ -119,8 +162,15 @@ def mint_command(
         mint_file(runtime, file, device_licence, dry_run=dry_run, as_json=as_json)
     except IntakeRejected as exc:
         if as_json:
-            print(json.dumps({"valid": False, "rows_read": exc.rows_read, "errors": [
-                {"row": e.row, "field": e.field, "reason": e.reason} for e in exc.errors]}))
+            print(
+                json.dumps(
+                    {
+                        "valid": False,
+                        "rows_read": exc.rows_read,
+                        "errors": [{"row": e.row, "field": e.field, "reason": e.reason} for e in exc.errors],
+                    }
+                )
+            )
         raise
 
 
@@ -136,8 +186,10 @@ def print_verification(result: Verification) -> None:
     console.print(table)
     if result.document:
         device = result.document["device"]
-        console.print(f"serial {device['serial_number']}, IMEI {device['imei']}, "
-                      f"batch {result.chain_batch_id}, owner {result.owner}")
+        console.print(
+            f"serial {device['serial_number']}, IMEI {device['imei']}, "
+            f"batch {result.chain_batch_id}, owner {result.owner}"
+        )
 
 
 def verify_command(
@@ -147,7 +199,9 @@ def verify_command(
 ) -> None:
     """Is this device genuine and in good standing? Exit 0 yes, 3 known but not, 4 not found."""
     runtime = Runtime.open(ctx.obj)
-    result = Verifier(sessions=runtime.sessions, contracts=runtime.contracts, domain=runtime.domain).verify(query)
+    result = Verifier(sessions=runtime.sessions, contracts=runtime.contracts, domain=runtime.domain).verify(
+        query
+    )
     if as_json:
         print(json.dumps(result.to_dict(), default=str))
     else:

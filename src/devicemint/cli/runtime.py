@@ -31,8 +31,12 @@ class Runtime:
     @classmethod
     def open(cls, settings: Settings) -> Runtime:
         w3 = connect(settings)
-        return cls(settings=settings, w3=w3, contracts=require_deployment(settings, w3),
-                   sessions=open_database(settings))
+        return cls(
+            settings=settings,
+            w3=w3,
+            contracts=require_deployment(settings, w3),
+            sessions=open_database(settings),
+        )
 
     @property
     def domain(self) -> ProofDomain:

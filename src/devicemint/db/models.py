@@ -58,7 +58,8 @@ class Batch(Base):
     source_name: Mapped[str] = mapped_column(String(512))
     device_licence_id: Mapped[int] = mapped_column(Integer, index=True)
     device_count: Mapped[int] = mapped_column(Integer)
-    merkle_root: Mapped[str] = mapped_column(String(66), unique=True)
+    # Set once every row is validated (None while the intake transaction is open).
+    merkle_root: Mapped[str | None] = mapped_column(String(66), unique=True)
     tree: Mapped[bytes] = mapped_column(LargeBinary)
     uri: Mapped[str] = mapped_column(String(512))
     # Assigned by the contract when the batch is opened on chain.

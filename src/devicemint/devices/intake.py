@@ -27,7 +27,6 @@ from devicemint.errors import DevicemintError, UsageError
 from devicemint.licensing.registry import MintingLicence
 
 FLUSH_ROWS = 1000
-PENDING_ROOT_PREFIX = "pending:"
 
 
 class IntakeRejected(DevicemintError):
@@ -143,7 +142,7 @@ class Intake:
                 source_name=path.name,
                 device_licence_id=device_licence_id,
                 device_count=0,
-                merkle_root=PENDING_ROOT_PREFIX + sha,
+                merkle_root=None,
                 tree=b"",
                 uri=self.uri,
             )

@@ -186,7 +186,7 @@ class Verifier:
 
     def _check_signature(self, result: Verification, document: CertificateDocument) -> None:
         try:
-            signer = recover_signer(self.domain, document.proof_fields(), document.device_signature)
+            signer = recover_signer(self.domain, document.proof_fields(), document.signature_bytes)
         except SignatureError as exc:
             self._fail(result, Check("device_signature", False, str(exc)))
             return

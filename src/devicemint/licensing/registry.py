@@ -72,8 +72,16 @@ def read_manufacturer_licence(contracts: Contracts, licence_id: int) -> Manufact
         raise NotFound(f"manufacturer licence {licence_id} does not exist")
     raw = contracts.manufacturer_license.functions.licence(licence_id).call()
     holder, name, fingerprint, evidence, status, granted_at, reason = raw
-    return ManufacturerLicence(licence_id, holder, name, bytes(fingerprint), bytes(evidence),
-                               ManufacturerStatus(status), int(granted_at), bytes(reason))
+    return ManufacturerLicence(
+        licence_id,
+        holder,
+        name,
+        bytes(fingerprint),
+        bytes(evidence),
+        ManufacturerStatus(status),
+        int(granted_at),
+        bytes(reason),
+    )
 
 
 def read_device_licence(contracts: Contracts, licence_id: int) -> DeviceLicence:
@@ -81,8 +89,17 @@ def read_device_licence(contracts: Contracts, licence_id: int) -> DeviceLicence:
     holder, design_hash, model, revision, evidence, status, issued_at, reason = raw
     if DeviceLicenceStatus(status) is DeviceLicenceStatus.NONE:
         raise NotFound(f"device licence {licence_id} does not exist")
-    return DeviceLicence(licence_id, holder, bytes(design_hash), model, revision, bytes(evidence),
-                         DeviceLicenceStatus(status), int(issued_at), bytes(reason))
+    return DeviceLicence(
+        licence_id,
+        holder,
+        bytes(design_hash),
+        model,
+        revision,
+        bytes(evidence),
+        DeviceLicenceStatus(status),
+        int(issued_at),
+        bytes(reason),
+    )
 
 
 def read_minting_licence(contracts: Contracts, device_licence_id: int) -> MintingLicence:

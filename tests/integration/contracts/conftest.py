@@ -10,37 +10,20 @@ from contracts_support import (
     COOLDOWN,
     DESIGN,
     MIN_STAKE,
-    MNEMONIC,
     VOTING_PERIOD,
     Accounts,
     Chain,
-    start_anvil,
-    stop_anvil,
 )
-from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from devicemint.chain.deploy import DeploymentParams, contract, deploy_contracts
-
-
-@pytest.fixture(scope="session")
-def contracts_rpc_url() -> Iterator[str]:
-    """The one place that starts the node (swap for the shared `anvil_node` fixture later)."""
-    process, url = start_anvil()
-    yield url
-    stop_anvil(process)
-
-
-@pytest.fixture(scope="session")
-def w3(contracts_rpc_url: str) -> Web3:
-    return Web3(Web3.HTTPProvider(contracts_rpc_url, request_kwargs={"timeout": 60}))
+from devicemint.chain.keys import dev_account
 
 
 @pytest.fixture(scope="session")
 def dev_accounts() -> list[LocalAccount]:
-    Account.enable_unaudited_hdwallet_features()
-    return [Account.from_mnemonic(MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}") for i in range(10)]
+    return [dev_account(i) for i in range(10)]
 
 
 @pytest.fixture(scope="session")

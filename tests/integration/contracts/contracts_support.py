@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
@@ -24,7 +20,6 @@ from devicemint.chain.deploy import Deployment
 
 ROOT = Path(__file__).resolve().parents[3]
 ANVIL = ROOT / "node_modules" / ".bin" / "anvil"
-MNEMONIC = "test test test test test test test test test test test junk"
 
 MIN_STAKE = 100_000 * 10**18
 COOLDOWN = 180 * 24 * 3600
@@ -33,44 +28,6 @@ DESIGN = Web3.keccak(text="design: Acme Tracker T1 rev B")
 ROOT_CERT = Web3.keccak(text="acme root certificate")
 EVIDENCE = Web3.keccak(text="evidence")
 DEVICE_EVIDENCE = Web3.keccak(text="device evidence")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_anvil(*args: str) -> tuple[subprocess.Popen[bytes], str]:
-    """Starts anvil on a free port and waits until it answers eth_chainId."""
-    port = _free_port()
-    process = subprocess.Popen(
-        [str(ANVIL), "--port", str(port), "--silent", *args],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            answer = requests.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}, timeout=1)
-            if answer.ok:
-                return process, url
-        except requests.ConnectionError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"anvil did not start on port {port}")
-        time.sleep(0.05)
-
-
-def stop_anvil(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 @dataclass(frozen=True)

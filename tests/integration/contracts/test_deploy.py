@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
-from contracts_support import COOLDOWN, MIN_STAKE, VOTING_PERIOD, Chain, start_anvil, stop_anvil
+from contracts_support import COOLDOWN, MIN_STAKE, VOTING_PERIOD, Chain
 from eth_account import Account
 from web3 import Web3
 
@@ -15,6 +17,7 @@ from devicemint.chain.deploy import (
     contract,
     deploy_contracts,
 )
+from devicemint.chain.node import LocalNode, free_port
 from devicemint.errors import ConfigError
 
 
@@ -127,12 +130,13 @@ def test_unfunded_deployer_raises_deployment_error(chain: Chain) -> None:
         deploy_contracts(w3=chain.w3, deployer=poor, params=params_for(chain))
 
 
-def test_stand_in_token_only_on_local_chain(chain: Chain) -> None:
-    process, url = start_anvil("--chain-id", "1337")
+def test_stand_in_token_only_on_local_chain(chain: Chain, tmp_path: Path) -> None:
+    node = LocalNode(state_dir=tmp_path, port=free_port(), chain_id=1337, persist=False)
+    node.start()
     try:
-        w3 = Web3(Web3.HTTPProvider(url))
+        w3 = Web3(Web3.HTTPProvider(node.rpc_url))
         with pytest.raises(ConfigError, match="chain 1337"):
             deploy_contracts(w3=w3, deployer=chain.accounts.foundation, params=params_for(chain))
         assert w3.eth.get_transaction_count(chain.accounts.foundation.address) == 0
     finally:
-        stop_anvil(process)
+        node.stop()

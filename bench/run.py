@@ -1,0 +1,175 @@
+"""`make bench`: gas per device and devices per second, measured on a fresh local chain.
+
+Prints, in one run:
+  1. gas per device for mint calls of 1, 100 and 500 devices, for DeviceCertificate and for a
+     naive baseline (OpenZeppelin ERC721 + a per-device struct in storage), with their ratio;
+  2. end to end for a 10,000-device factory file (validate, documents, Merkle, database,
+     journalled mint), beside the time the chain alone takes for the same transactions
+     (the journalled signed transactions replayed from a snapshot taken before the mint).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+from web3 import Web3
+from web3.contract import Contract
+
+from devicemint.chain import keys
+from devicemint.chain.artifacts import load_artifact
+from devicemint.chain.deploy import contract
+from devicemint.chain.node import LocalNode, free_port
+from devicemint.chain.tx import TxSender
+from devicemint.cli.chain_commands import deploy
+from devicemint.cli.demo_command import onboard_sample_manufacturer
+from devicemint.cli.device_commands import mint_file
+from devicemint.cli.runtime import Runtime
+from devicemint.config import Settings
+from devicemint.db.models import ChainTx
+from devicemint.devices.simulate import simulate_batch
+
+GAS_TARGET_PER_DEVICE = 26_000
+E2E_DEVICES = int(os.environ.get("DEVICEMINT_BENCH_DEVICES", "10000"))
+
+
+def _random_addresses(count: int) -> list[str]:
+    return [Web3.to_checksum_address(secrets.token_bytes(20)) for _ in range(count)]
+
+
+def gas_per_device(runtime: Runtime, device_licence_id: int) -> list[tuple[int, float, float, float]]:
+    """(devices, ours incl. openBatch, ours mint only, naive) gas per device."""
+    manufacturer = TxSender(
+        w3=runtime.w3, account=keys.dev_account(keys.DevRole.MANUFACTURER), chain_id=runtime.settings.chain_id
+    )
+    certificate = runtime.contracts.device_certificate
+    design_hash = runtime.contracts.device_license.functions.licence(device_licence_id).call()[1]
+    naive = _deploy_naive(runtime, manufacturer)
+    rows = []
+    for count in (1, 100, 500):
+        devices = _random_addresses(count)
+        root = secrets.token_bytes(32)
+        opened = manufacturer.transact(
+            certificate.functions.openBatch(device_licence_id, design_hash, root, count, runtime.batch_uri),
+            what="openBatch",
+        )
+        batch_id = certificate.functions.batchIdOfRoot(root).call()
+        minted = manufacturer.transact(
+            certificate.functions.mintBatch(batch_id, manufacturer.account.address, devices), what="mintBatch"
+        )
+        inputs = [
+            (d, f"DM-AT-OBD-4G-20261101-{i:06d}", f"35693803{i:07d}", 1_761_955_200, "1.0.0")
+            for i, d in enumerate(_random_addresses(count))
+        ]
+        naive_receipt = manufacturer.transact(
+            naive.functions.mintBatch(manufacturer.account.address, inputs, device_licence_id, count),
+            what="naive mintBatch",
+        )
+        rows.append(
+            (
+                count,
+                (opened["gasUsed"] + minted["gasUsed"]) / count,
+                minted["gasUsed"] / count,
+                naive_receipt["gasUsed"] / count,
+            )
+        )
+    return rows
+
+
+def _deploy_naive(runtime: Runtime, sender: TxSender) -> Contract:
+    artifact = load_artifact("NaiveCertificate")
+    factory = runtime.w3.eth.contract(abi=list(artifact.abi), bytecode=artifact.bytecode)
+    receipt = sender.transact(factory.constructor(sender.account.address), what="deploying the baseline")
+    return contract(runtime.w3, "NaiveCertificate", receipt["contractAddress"])
+
+
+def end_to_end(runtime: Runtime, device_licence_id: int, workdir: Path) -> dict[str, float]:
+    batch = workdir / "bench-batch.csv"
+    started = time.perf_counter()
+    simulate_batch(
+        count=E2E_DEVICES,
+        out=batch,
+        keystore=workdir / "bench.keys.json",
+        passphrase="bench",
+        domain=runtime.domain,
+        device_licence_id=device_licence_id,
+        today=date.today(),
+        seed=7,
+    )
+    simulate_seconds = time.perf_counter() - started
+
+    snapshot = runtime.w3.provider.make_request("evm_snapshot", [])["result"]
+    started = time.perf_counter()
+    report = mint_file(runtime, batch, device_licence_id, dry_run=False)
+    total_seconds = time.perf_counter() - started
+    assert report is not None and report.minted_now == E2E_DEVICES
+    intake_seconds = total_seconds - report.seconds
+
+    # The chain's own time: the very same signed transactions, replayed from before the mint.
+    with runtime.sessions() as session:
+        raws = [bytes(tx.raw) for tx in session.query(ChainTx).order_by(ChainTx.nonce)]
+    runtime.w3.provider.make_request("evm_revert", [snapshot])
+    started = time.perf_counter()
+    hashes = [runtime.w3.eth.send_raw_transaction(raw) for raw in raws]
+    for tx_hash in hashes:
+        runtime.w3.eth.wait_for_transaction_receipt(tx_hash, poll_latency=0.01)
+    chain_seconds = time.perf_counter() - started
+    return {
+        "devices": E2E_DEVICES,
+        "simulate_s": simulate_seconds,
+        "intake_s": intake_seconds,
+        "total_s": total_seconds,
+        "mint_s": total_seconds - intake_seconds,
+        "chain_s": chain_seconds,
+        "gas_per_device": report.gas_used / max(report.minted_now, 1),
+        "transactions": len(raws),
+    }
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="devicemint-bench-") as tmp:
+        workdir = Path(tmp)
+        node = LocalNode(state_dir=workdir / "node", port=free_port(), persist=False)
+        node.start()
+        try:
+            settings = Settings(home=workdir, node_port=node.port)
+            deploy(settings)
+            runtime = Runtime.open(settings)
+            _, device_licence_id = onboard_sample_manufacturer(runtime)
+            print("\n== gas per device (DeviceCertificate vs naive OpenZeppelin ERC721 + struct) ==")
+            print(f"{'devices':>8} {'ours+open':>10} {'ours mint':>10} {'naive':>10} {'naive/ours':>10}")
+            for count, with_open, mint_only, naive in gas_per_device(runtime, device_licence_id):
+                print(
+                    f"{count:>8} {with_open:>10,.0f} {mint_only:>10,.0f} {naive:>10,.0f} {naive / with_open:>10.1f}x"
+                )
+            print(f"target: <= {GAS_TARGET_PER_DEVICE:,} gas per device at 500 (ours+open)")
+
+            figures = end_to_end(runtime, device_licence_id, workdir)
+            print(
+                f"\n== end to end, {figures['devices']:,} devices (file simulated in {figures['simulate_s']:.1f}s) =="
+            )
+            print(f"intake (validate, sign-check, documents, Merkle, DB): {figures['intake_s']:.2f}s")
+            print(
+                f"mint (journalled, {figures['transactions']} transactions):       {figures['mint_s']:.2f}s"
+            )
+            print(
+                f"total: {figures['total_s']:.2f}s = {figures['devices'] / figures['total_s']:,.0f} devices/s"
+            )
+            print(
+                f"chain alone (same signed txs replayed): {figures['chain_s']:.2f}s = "
+                f"{figures['devices'] / figures['chain_s']:,.0f} devices/s"
+            )
+            print(
+                f"end to end / chain alone: {figures['total_s'] / figures['chain_s']:.2f}x (target <= 2x); "
+                f"{figures['gas_per_device']:,.0f} gas per device"
+            )
+        finally:
+            node.stop()
+
+
+if __name__ == "__main__":
+    main()
