@@ -317,6 +317,15 @@ contract DeviceCertificate is ERC721 {
         return _exists(tokenId);
     }
 
+    /// @notice Which of `devices` already hold a certificate, in order. Lets a factory check a
+    ///         whole chunk of its batch file in one call before minting it.
+    function certifiedAmong(address[] calldata devices) external view returns (bool[] memory certified) {
+        certified = new bool[](devices.length);
+        for (uint256 i; i < devices.length; ++i) {
+            certified[i] = _exists(uint256(uint160(devices[i])));
+        }
+    }
+
     /// @notice Whether `account` may mint under device licence `deviceLicenceId` as a delegate
     ///         (the holder itself always may, and is not listed here).
     function isMinter(uint256 deviceLicenceId, address account) external view returns (bool) {

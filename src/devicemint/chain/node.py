@@ -94,12 +94,14 @@ class LocalNode:
         port: int = 8545,
         chain_id: int = LOCAL_CHAIN_ID,
         persist: bool = True,
+        block_gas_limit: int = BLOCK_GAS_LIMIT,
     ) -> None:
         self.state_dir = state_dir
         self.host = host
         self.port = port
         self.chain_id = chain_id
         self.persist = persist
+        self.block_gas_limit = block_gas_limit
 
     @property
     def rpc_url(self) -> str:
@@ -144,7 +146,7 @@ class LocalNode:
             "--chain-id",
             str(self.chain_id),
             "--gas-limit",
-            str(BLOCK_GAS_LIMIT),
+            str(self.block_gas_limit),
             "--silent",
         ]
         if self.persist:

@@ -74,6 +74,21 @@ class TxSender:
         signed = self.account.sign_transaction(tx)
         return SignedTx(tx_hash=Web3.to_hex(signed.hash), raw=bytes(signed.raw_transaction), nonce=nonce)
 
+    def sign_data(self, *, to: str, data: bytes, nonce: int, gas: int) -> SignedTx:
+        """Sign a call whose calldata is already encoded (see chain.calldata)."""
+        tx = {
+            "to": to,
+            "data": data,
+            "value": 0,
+            "nonce": nonce,
+            "gas": gas,
+            "chainId": self.chain_id,
+            "type": 2,
+            **self.fees(),
+        }
+        signed = self.account.sign_transaction(tx)
+        return SignedTx(tx_hash=Web3.to_hex(signed.hash), raw=bytes(signed.raw_transaction), nonce=nonce)
+
     def broadcast(self, signed: SignedTx) -> None:
         """Send signed bytes; a node that already has them is not an error."""
         try:

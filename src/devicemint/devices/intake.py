@@ -10,7 +10,7 @@ whole or not at all, and nothing half-written is left behind by a crash either.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -18,6 +18,7 @@ from pathlib import Path
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from devicemint.chain.calldata import call_view
 from devicemint.chain.deployments import Contracts
 from devicemint.db.models import Batch, Certificate, Document
 from devicemint.devices.batchfile import BatchValidator, FactoryRow, RowError, build_document
@@ -62,19 +63,14 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def chain_conflicts(contracts: Contracts) -> Callable[[Iterable[str]], set[str]]:
-    """Which of these addresses already hold a certificate on chain (one batched RPC round trip)."""
-    exists = contracts.device_certificate.functions.exists
-    w3 = contracts.device_certificate.w3
+def chain_conflicts(contracts: Contracts) -> Callable[[list[str]], set[str]]:
+    """Which of these addresses already hold a certificate on chain (one call per chunk)."""
+    certificate = contracts.device_certificate
 
-    def check(addresses: Iterable[str]) -> set[str]:
-        addresses = list(addresses)
+    def check(addresses: list[str]) -> set[str]:
         if not addresses:
             return set()
-        with w3.batch_requests() as batch:
-            for address in addresses:
-                batch.add(exists(int(address, 16)))
-            answers = batch.execute()
+        (answers,) = call_view(certificate, "certifiedAmong", addresses)
         return {a for a, taken in zip(addresses, answers, strict=True) if taken}
 
     return check
@@ -115,7 +111,7 @@ class Intake:
                 conflicts.append(
                     (by_value[value], field, f"{value} is already registered (batch {batch_id})")
                 )
-        for address in self._on_chain(r.device_address for r in rows):
+        for address in self._on_chain([r.device_address for r in rows]):
             row = next(r for r in rows if r.device_address == address)
             conflicts.append((row, "device_address", f"{address} already holds a certificate on chain"))
         return conflicts
@@ -178,6 +174,8 @@ class Intake:
         pending: list[tuple[FactoryRow, bytes, bytes]] = []
 
         def flush() -> None:
+            if not pending:  # the file ended on a chunk boundary
+                return
             for row, field, reason in self._known(session, [p[0] for p in pending]):
                 errors.append(RowError(row.row, field, reason))
             if not errors:

@@ -22,6 +22,7 @@ from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractLogicError
 from web3.types import TxReceipt
 
+from devicemint.chain.calldata import encode_call
 from devicemint.chain.deployments import Contracts
 from devicemint.chain.tx import SignedTx, TransactionReverted, TxSender, explain_revert
 from devicemint.db.models import Batch, Certificate, ChainTx
@@ -256,17 +257,20 @@ class Minter:
 
         in_flight: deque[tuple[int, SignedTx, int]] = deque()
         nonce = self.sender.next_nonce()
-        mint = self.contracts.device_certificate.functions.mintBatch
+        certificate = self.contracts.device_certificate
+        mint = certificate.functions.mintBatch
         first = True
         while True:
             chunk = self._next_chunk(batch_id)
             if chunk:
-                call = mint(chain_batch_id, recipient, chunk)
                 if first:
-                    self._preflight(call, "minting")
+                    self._preflight(mint(chain_batch_id, recipient, chunk), "minting")
                     first = False
-                signed = self.sender.sign(
-                    call, nonce=nonce, gas=MINT_GAS_BASE + MINT_GAS_PER_DEVICE * len(chunk)
+                signed = self.sender.sign_data(
+                    to=certificate.address,
+                    data=encode_call(certificate, "mintBatch", chain_batch_id, recipient, chunk),
+                    nonce=nonce,
+                    gas=MINT_GAS_BASE + MINT_GAS_PER_DEVICE * len(chunk),
                 )
                 nonce += 1
                 with transaction(self.sessions) as session:
