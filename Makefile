@@ -13,7 +13,9 @@ $(BIN)/devicemint: pyproject.toml
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund --foreground-scripts
+	# `npm install`, not `npm ci`: npm omits the other platforms' optional anvil binaries from the
+	# lock file and `npm ci` then refuses it. Versions are pinned exactly in package.json.
+	npm install --no-audit --no-fund
 	@touch $@
 
 setup: $(BIN)/devicemint node_modules/.installed

@@ -17,8 +17,17 @@ def test_state_survives_stop_and_start(tmp_path: Path) -> None:
         w3 = Web3(Web3.HTTPProvider(node.rpc_url))
         sender, receiver = dev_account(DevRole.FOUNDATION), dev_account(DevRole.OWNER)
         before = w3.eth.get_balance(receiver.address)
-        tx = sender.sign_transaction({"to": receiver.address, "value": 12345, "gas": 21000, "nonce": 0,
-                                      "chainId": 31337, "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 1})
+        tx = sender.sign_transaction(
+            {
+                "to": receiver.address,
+                "value": 12345,
+                "gas": 21000,
+                "nonce": 0,
+                "chainId": 31337,
+                "maxFeePerGas": 10**10,
+                "maxPriorityFeePerGas": 1,
+            }
+        )
         w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(tx.raw_transaction))
         block = w3.eth.block_number
         assert node.stop() is True

@@ -2,7 +2,8 @@
 
 Used by ``devicemint factory simulate`` and ``devicemint demo``. Each device
 gets a fresh secp256k1 key (kept in an encrypted keystore beside the batch),
-a serial ``DM-<model>-<yyyymmdd>-<6 digits>``, a valid IMEI (a TAC with a real
+a serial ``DM-<model>-<yyyymmdd>-<lot><6 digits>`` (a random 4-hex lot code
+per batch, so batches made on the same day do not collide), a valid IMEI (a TAC with a real
 reporting-body prefix, a serial number, the Luhn check digit), plausible
 dates (manufactured a few days before QA inspection, provisioned after it and
 not after ``today``), passing ICT / mechanical / QA results with report
@@ -104,6 +105,7 @@ def simulate_batch(
     tac = rng.choice(_TAC_PREFIXES) + f"{rng.randrange(10**6):06d}"
     snr_start = rng.randrange(10**6)
     serial_start = rng.randrange(10**6)
+    lot = f"{rng.randrange(16**4):04X}"
     firmware_version = f"{rng.randint(1, 3)}.{rng.randint(0, 9)}.{rng.randint(0, 30)}"
     firmware_sha256 = hashlib.sha256(
         f"devicemint firmware image {model} {firmware_version}".encode()
@@ -130,7 +132,7 @@ def simulate_batch(
                 imei_body = tac + f"{(snr_start + i) % 10**6:06d}"
                 fields = DeviceProofFields(
                     device=address,
-                    serial_number=f"DM-{model}-{manufactured:%Y%m%d}-{(serial_start + i) % 10**6:06d}",
+                    serial_number=f"DM-{model}-{manufactured:%Y%m%d}-{lot}{(serial_start + i) % 10**6:06d}",
                     imei=imei_body + str(luhn_check_digit(imei_body)),
                     device_licence_id=device_licence_id,
                     manufacturing_date=manufactured.isoformat(),
