@@ -175,7 +175,10 @@ def _deploy(sender: TxSender, name: str, *args: Any) -> tuple[ChecksumAddress, i
         receipt = sender.transact(factory.constructor(*args), what=f"deploying {name}")
     except (TransactionReverted, TimeExhausted, Web3RPCError) as exc:
         raise DeploymentError(f"deploying {name} failed: {exc}") from exc
-    return _checksum(receipt["contractAddress"]), int(receipt["blockNumber"])
+    created = receipt.get("contractAddress")
+    if not created:
+        raise DeploymentError(f"deploying {name}: the receipt names no contract address")
+    return _checksum(created), int(receipt["blockNumber"])
 
 
 def _checksum(value: str) -> ChecksumAddress:

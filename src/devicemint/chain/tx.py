@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted, TransactionNotFound
-from web3.types import TxReceipt
+from web3.types import Nonce, TxParams, TxReceipt, Wei
 
 from devicemint.chain.artifacts import decode_custom_error
 from devicemint.errors import ChainError
@@ -62,21 +63,23 @@ class TxSender:
         return int(self.w3.eth.get_transaction_count(self.account.address, "pending"))
 
     def sign(self, call: ContractFunction | ContractConstructor, *, nonce: int, gas: int) -> SignedTx:
-        tx = call.build_transaction(
-            {
-                "from": self.account.address,
-                "nonce": nonce,
-                "gas": gas,
-                "chainId": self.chain_id,
-                **self.fees(),
-            }
-        )
+        params: TxParams = {
+            "from": self.account.address,
+            "nonce": Nonce(nonce),
+            "gas": gas,
+            "chainId": self.chain_id,
+            "maxFeePerGas": Wei(self.fees()["maxFeePerGas"]),
+            "maxPriorityFeePerGas": Wei(self.fees()["maxPriorityFeePerGas"]),
+        }
+        return self._signed(dict(call.build_transaction(params)), nonce)
+
+    def _signed(self, tx: dict[str, Any], nonce: int) -> SignedTx:
         signed = self.account.sign_transaction(tx)
         return SignedTx(tx_hash=Web3.to_hex(signed.hash), raw=bytes(signed.raw_transaction), nonce=nonce)
 
     def sign_data(self, *, to: str, data: bytes, nonce: int, gas: int) -> SignedTx:
         """Sign a call whose calldata is already encoded (see chain.calldata)."""
-        tx = {
+        tx: dict[str, Any] = {
             "to": to,
             "data": data,
             "value": 0,
@@ -86,8 +89,7 @@ class TxSender:
             "type": 2,
             **self.fees(),
         }
-        signed = self.account.sign_transaction(tx)
-        return SignedTx(tx_hash=Web3.to_hex(signed.hash), raw=bytes(signed.raw_transaction), nonce=nonce)
+        return self._signed(tx, nonce)
 
     def broadcast(self, signed: SignedTx) -> None:
         """Send signed bytes; a node that already has them is not an error."""

@@ -9,7 +9,7 @@ from rich.console import Console
 
 from devicemint.chain import keys
 from devicemint.chain.client import connect
-from devicemint.chain.deploy import DeploymentParams
+from devicemint.chain.deploy import Deployment, DeploymentParams
 from devicemint.chain.deployments import ensure_deployed
 from devicemint.chain.node import LocalNode
 from devicemint.config import Settings
@@ -88,15 +88,15 @@ def deployment_params(settings: Settings) -> DeploymentParams:
             "(DEVICEMINT_<NAME> or devicemint.toml)"
         )
     return DeploymentParams(
-        foundation=settings.foundation,
-        treasury=settings.treasury,  # type: ignore[arg-type]
+        foundation=str(settings.foundation),
+        treasury=str(settings.treasury),
         committee=committee,
         quorum=settings.quorum,
         staking_token=settings.staking_token,
     )
 
 
-def deploy(settings: Settings) -> tuple[object, bool]:
+def deploy(settings: Settings) -> tuple[Deployment, bool]:
     w3 = connect(settings)
     deployer = keys.load_signer(settings, keys.DevRole.FOUNDATION, chain_id=settings.chain_id)
     return ensure_deployed(settings=settings, w3=w3, deployer=deployer, params=deployment_params(settings))
@@ -106,10 +106,10 @@ def deploy_command(ctx: typer.Context, as_json: bool = typer.Option(False, "--js
     """Deploy the contracts (once per chain; later runs reuse the recorded addresses)."""
     deployment, is_new = deploy(ctx.obj)
     if as_json:
-        print(deployment.to_json())  # type: ignore[attr-defined]
+        print(deployment.to_json())
         return
     console.print(("deployed" if is_new else "already deployed") + f" on chain {ctx.obj.chain_id}:")
-    for name, value in json.loads(deployment.to_json()).items():  # type: ignore[attr-defined]
+    for name, value in json.loads(deployment.to_json()).items():
         console.print(f"  {name}: {value}")
 
 

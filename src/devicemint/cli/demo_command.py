@@ -103,7 +103,7 @@ def run_demo(settings: Settings, *, devices: int) -> int:
     console.print(
         ("deployed contracts" if is_new else "contracts already deployed")
         + f"; certificates at {deployment.device_certificate}"
-    )  # type: ignore[attr-defined]
+    )
     runtime = Runtime.open(settings)
     _, device_licence_id = onboard_sample_manufacturer(runtime)
 

@@ -129,7 +129,7 @@ class Intake:
             )
         if existing is not None:
             return IntakeResult(
-                existing.id, existing.device_count, existing.merkle_root, sha, already_ingested=True
+                existing.id, existing.device_count, str(existing.merkle_root), sha, already_ingested=True
             )
 
         with self.sessions() as session, session.begin():

@@ -160,7 +160,7 @@ class Minter:
         if batch.chain_batch_id is not None:
             return batch.chain_batch_id
         certificate = self.contracts.device_certificate
-        root = bytes.fromhex(batch.merkle_root[2:])
+        root = bytes.fromhex(str(batch.merkle_root)[2:])
         chain_batch_id = int(certificate.functions.batchIdOfRoot(root).call())
         if chain_batch_id == 0:
             licence = self.contracts.device_license.functions.licence(batch.device_licence_id).call()

@@ -18,7 +18,7 @@ from devicemint.devices.simulate import INSPECTORS, simulate_batch
 
 from .rows import DOMAIN, LICENCE, TODAY
 
-SERIAL_RE = re.compile(r"DM-GW1-(\d{8})-\d{6}")
+SERIAL_RE = re.compile(r"DM-GW1-(\d{8})-[0-9A-F]{4}\d{6}")
 
 
 def simulate(tmp_path: Path, name: str = "batch.csv", count: int = 150, **kw):
