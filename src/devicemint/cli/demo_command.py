@@ -27,6 +27,7 @@ SAMPLE_MANUFACTURER = "Acme Telematics Ltd"
 SAMPLE_MODEL = "AT-OBD-4G"
 SAMPLE_REVISION = "rev-C"
 SAMPLE_FIRMWARE = "1.0.0"
+SERIAL_MODEL = "ATOBD4G"  # the model as it appears in serial numbers
 STAKE = 100_000 * 10**18
 
 # Sample evidence: in the onboarding pipeline these are real uploaded documents.
@@ -121,6 +122,7 @@ def run_demo(settings: Settings, *, devices: int) -> int:
             device_licence_id=device_licence_id,
             today=date.today(),
             seed=None,
+            model=SERIAL_MODEL,
             on_progress=lambda n: progress.update(task, completed=n),
         )
     console.print(f"factory batch {batch_file} ({devices} devices)")

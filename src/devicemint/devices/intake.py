@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -97,7 +98,7 @@ class Intake:
         self._on_chain = chain_conflicts(contracts)
 
     def _known(self, session: Session, rows: list[FactoryRow]) -> list[tuple[FactoryRow, str, str]]:
-        """Devices of these rows already certified or waiting in another batch."""
+        """Devices of these rows already registered in this database (minted or waiting)."""
         conflicts: list[tuple[FactoryRow, str, str]] = []
         for field, column, value_of in (
             ("serial_number", Certificate.serial_number, lambda r: r.serial_number),
@@ -111,9 +112,6 @@ class Intake:
                 conflicts.append(
                     (by_value[value], field, f"{value} is already registered (batch {batch_id})")
                 )
-        for address in self._on_chain([r.device_address for r in rows]):
-            row = next(r for r in rows if r.device_address == address)
-            conflicts.append((row, "device_address", f"{address} already holds a certificate on chain"))
         return conflicts
 
     def run(
@@ -172,30 +170,43 @@ class Intake:
         leaves: list[bytes] = []
         errors: list[RowError] = []
         pending: list[tuple[FactoryRow, bytes, bytes]] = []
+        # The on-chain duplicate check runs in the node's process; asking it from a worker
+        # thread lets the next chunk be validated meanwhile. Its answers are all collected
+        # before the intake decides, so the rule is checked for every row all the same.
+        chain_checks: list[tuple[Future[set[str]], dict[str, int]]] = []
 
-        def flush() -> None:
+        def flush(pool: ThreadPoolExecutor) -> None:
             if not pending:  # the file ended on a chunk boundary
                 return
-            for row, field, reason in self._known(session, [p[0] for p in pending]):
+            rows = [p[0] for p in pending]
+            row_of = {r.device_address: r.row for r in rows}
+            chain_checks.append((pool.submit(self._on_chain, list(row_of)), row_of))
+            for row, field, reason in self._known(session, rows):
                 errors.append(RowError(row.row, field, reason))
             if not errors:
                 self._store(session, pending, batch_id, len(leaves) - len(pending))
             pending.clear()
 
         rows_read = 0
-        for result in validator:
-            rows_read += 1
-            if isinstance(result, list):
-                errors.extend(result)
-            else:
-                digest, body = self._document(result)
-                leaves.append(leaf_hash(result.device_address, digest))
-                pending.append((result, digest, body))
-                if len(pending) >= FLUSH_ROWS:
-                    flush()
-            if on_progress and rows_read % 500 == 0:
-                on_progress(rows_read)
-        flush()
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="chain-check") as pool:
+            for result in validator:
+                rows_read += 1
+                if isinstance(result, list):
+                    errors.extend(result)
+                else:
+                    digest, body = self._document(result)
+                    leaves.append(leaf_hash(result.device_address, digest))
+                    pending.append((result, digest, body))
+                    if len(pending) >= FLUSH_ROWS:
+                        flush(pool)
+                if on_progress and rows_read % 500 == 0:
+                    on_progress(rows_read)
+            flush(pool)
+            for future, row_of in chain_checks:
+                for address in future.result():
+                    reason = f"{address} already holds a certificate on chain"
+                    errors.append(RowError(row_of[address], "device_address", reason))
+        errors.sort(key=lambda e: e.row)
         return leaves, errors, rows_read
 
     def _document(self, row: FactoryRow) -> tuple[bytes, bytes]:
