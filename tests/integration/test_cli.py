@@ -11,8 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from eth_account import Account
 
-from devicemint.chain.node import free_port
+from devicemint.chain.keys import dev_account
+from devicemint.chain.node import LocalNode, free_port
 
 DEVICEMINT = str(Path(sys.executable).with_name("devicemint"))
 
@@ -97,3 +99,38 @@ def test_mint_reports_every_bad_row_and_mints_nothing(cli: Cli, tmp_path: Path) 
     assert {(e["row"], e["field"]) for e in errors} >= {(2, "imei"), (5, "qa_inspection_date")}
     assert "nothing was minted" in result.stderr
     assert cli("verify", rows[1]["serial_number"]).returncode == 4
+
+
+def test_dev_keys_are_refused_on_any_other_chain(tmp_path: Path) -> None:
+    """On chain 1337 `deploy` needs a real keystore; anvil's public dev key is refused even inside one."""
+    node = LocalNode(state_dir=tmp_path / "node", port=free_port(), chain_id=1337, persist=False)
+    node.start()
+    try:
+        token = "0x" + "11" * 20
+        env = {
+            **os.environ,
+            "DEVICEMINT_HOME": str(tmp_path / "home"),
+            "DEVICEMINT_RPC_URL": node.rpc_url,
+            "DEVICEMINT_CHAIN_ID": "1337",
+            "DEVICEMINT_STAKING_TOKEN": token,
+            "DEVICEMINT_FOUNDATION": "0x" + "22" * 20,
+            "DEVICEMINT_TREASURY": "0x" + "33" * 20,
+            "DEVICEMINT_COMMITTEE": "0x" + "44" * 20 + ",0x" + "55" * 20,
+        }
+
+        def run(**extra: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [DEVICEMINT, "deploy"], env={**env, **extra}, capture_output=True, text=True, timeout=120
+            )
+
+        no_key = run()
+        assert no_key.returncode == 2 and "no signing key configured for chain 1337" in no_key.stderr
+        keystore = tmp_path / "dev-key.json"
+        keystore.write_text(
+            json.dumps(Account.encrypt(dev_account(0).key, "pw", kdf="scrypt", iterations=2**10))
+        )
+        dev_key = run(DEVICEMINT_KEY_FILE=str(keystore), DEVICEMINT_KEY_PASSPHRASE="pw")
+        assert dev_key.returncode == 2 and "public development key" in dev_key.stderr
+        assert dev_account(0).key.hex() not in dev_key.stderr + dev_key.stdout
+    finally:
+        node.stop()
