@@ -56,6 +56,16 @@ def test_verify_exit_codes(cli: Cli) -> None:
     assert cli("verify").returncode == 2  # usage error: no query
 
 
+def test_certificates_survive_a_node_restart(cli: Cli) -> None:
+    device = _first_device(cli)
+    assert cli("node", "stop").returncode == 0
+    assert cli("node", "status").returncode == 1
+    assert cli("node", "start").returncode == 0
+    result = cli("verify", device["serial_number"], "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["address"] == device["device_address"]
+
+
 def test_deploy_is_idempotent_and_recorded(cli: Cli) -> None:
     recorded = json.loads((cli.home / "deployments" / "31337.json").read_text())
     again = cli("deploy", "--json")
