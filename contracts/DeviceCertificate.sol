@@ -134,7 +134,8 @@ contract DeviceCertificate is ERC721 {
 
     uint32 private _lastBatchId;
     mapping(uint32 batchId => BatchRecord) private _batches;
-    mapping(bytes32 merkleRoot => uint32) private _batchIdOfRoot;
+    /// Per licence, so no other licence's minter can take a root seen in the mempool first.
+    mapping(uint256 licenceId => mapping(bytes32 merkleRoot => uint32)) private _batchIdOfRoot;
     mapping(uint256 licenceId => mapping(address minter => bool)) private _minters;
 
     constructor(DeviceLicense deviceLicense_, ManufacturerLicense manufacturerLicense_) {
@@ -163,13 +164,13 @@ contract DeviceCertificate is ERC721 {
         bytes32 licensed = _checkMinter(deviceLicenceId);
         if (designHash != licensed) revert DesignMismatch(deviceLicenceId, designHash, licensed);
         if (merkleRoot == bytes32(0)) revert ZeroMerkleRoot();
-        uint32 existing = _batchIdOfRoot[merkleRoot];
+        uint32 existing = _batchIdOfRoot[deviceLicenceId][merkleRoot];
         if (existing != 0) revert MerkleRootAlreadyUsed(merkleRoot, existing);
         if (deviceCount == 0) revert ZeroDeviceCount();
         if (deviceLicenceId > type(uint32).max) revert LicenceIdTooLarge(deviceLicenceId);
 
         batchId = ++_lastBatchId;
-        _batchIdOfRoot[merkleRoot] = batchId;
+        _batchIdOfRoot[deviceLicenceId][merkleRoot] = batchId;
         BatchRecord storage b = _batches[batchId];
         b.deviceLicenceId = uint32(deviceLicenceId);
         b.deviceCount = deviceCount;
@@ -298,8 +299,8 @@ contract DeviceCertificate is ERC721 {
     }
 
     /// @notice Batch id of `merkleRoot` (0 if never opened); lets a client resume a batch.
-    function batchIdOfRoot(bytes32 merkleRoot) external view returns (uint32) {
-        return _batchIdOfRoot[merkleRoot];
+    function batchIdOfRoot(uint256 deviceLicenceId, bytes32 merkleRoot) external view returns (uint32) {
+        return _batchIdOfRoot[deviceLicenceId][merkleRoot];
     }
 
     /// @notice Number of batches opened so far (the highest id).

@@ -155,9 +155,11 @@ contract ManufacturerLicense is Soulbound721, Ownable2Step {
         emit Staked(msg.sender, amount, total);
     }
 
-    /// @notice Starts the withdrawal of the caller's whole stake. A licence that is still Active
-    ///         or Suspended becomes Renounced at once: a manufacturer without stake is not
-    ///         licensed. The stake stays slashable until the cooldown ends.
+    /// @notice Starts the withdrawal of the caller's whole stake. An Active licence becomes
+    ///         Renounced at once: a manufacturer without stake is not licensed. A Suspended
+    ///         licence cannot be renounced: leaving must not turn a finding under review into a
+    ///         clean exit (renounced devices stay genuine), so the foundation decides first,
+    ///         reinstating or revoking. The stake stays slashable until the cooldown ends.
     function beginWithdrawal() external {
         uint256 amount = _stakeOf[msg.sender];
         if (amount == 0) revert NoStake(msg.sender);
@@ -165,7 +167,8 @@ contract ManufacturerLicense is Soulbound721, Ownable2Step {
         uint256 id = _licenceIdOf[msg.sender];
         if (id != 0) {
             Licence storage l = _licences[id];
-            if (l.status == Status.Active || l.status == Status.Suspended) {
+            if (l.status == Status.Suspended) revert InvalidStatus(id, l.status);
+            if (l.status == Status.Active) {
                 l.status = Status.Renounced;
                 emit Renounced(id);
             }
@@ -234,6 +237,8 @@ contract ManufacturerLicense is Soulbound721, Ownable2Step {
     function reinstate(uint256 licenceId) external onlyOwner {
         Licence storage l = _existing(licenceId);
         if (l.status != Status.Suspended) revert InvalidStatus(licenceId, l.status);
+        uint256 staked = _stakeOf[l.holder];
+        if (staked < minStake) revert StakeBelowMinimum(l.holder, staked, minStake);
         l.status = Status.Active;
         l.reasonHash = bytes32(0);
         emit Reinstated(licenceId);
@@ -258,6 +263,14 @@ contract ManufacturerLicense is Soulbound721, Ownable2Step {
         address to = treasury;
         stakeToken.safeTransfer(to, amount);
         emit Slashed(manufacturer, amount, to, reasonHash);
+        // A licence is backed by at least the minimum stake: below it, minting stops until the
+        // manufacturer tops up and the foundation reinstates.
+        uint256 id = _licenceIdOf[manufacturer];
+        if (id != 0 && staked - amount < minStake && _licences[id].status == Status.Active) {
+            _licences[id].status = Status.Suspended;
+            _licences[id].reasonHash = reasonHash;
+            emit Suspended(id, reasonHash);
+        }
     }
 
     /// @notice Changes the receiver of slashed stake.

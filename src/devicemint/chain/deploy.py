@@ -16,7 +16,7 @@ from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
 from web3 import Web3
 from web3.contract import Contract
-from web3.exceptions import TimeExhausted, Web3RPCError
+from web3.exceptions import Web3RPCError
 
 from devicemint.chain.artifacts import load_artifact
 from devicemint.chain.tx import TransactionReverted, TxSender
@@ -173,7 +173,7 @@ def _deploy(sender: TxSender, name: str, *args: Any) -> tuple[ChecksumAddress, i
     factory = sender.w3.eth.contract(abi=list(artifact.abi), bytecode=artifact.bytecode)
     try:
         receipt = sender.transact(factory.constructor(*args), what=f"deploying {name}")
-    except (TransactionReverted, TimeExhausted, Web3RPCError) as exc:
+    except (TransactionReverted, ChainError, Web3RPCError) as exc:
         raise DeploymentError(f"deploying {name} failed: {exc}") from exc
     created = receipt.get("contractAddress")
     if not created:

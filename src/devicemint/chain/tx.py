@@ -14,7 +14,7 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract.contract import ContractConstructor, ContractFunction
-from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted, TransactionNotFound
+from web3.exceptions import ContractCustomError, ContractLogicError, TransactionNotFound, Web3RPCError
 from web3.types import Nonce, TxParams, TxReceipt, Wei
 
 from devicemint.chain.artifacts import decode_custom_error
@@ -92,14 +92,17 @@ class TxSender:
         return self._signed(tx, nonce)
 
     def broadcast(self, signed: SignedTx) -> None:
-        """Send signed bytes; a node that already has them is not an error."""
+        """Send signed bytes. A node that already has them, or has already mined them, is not
+        an error: re-sending journalled bytes after a crash must be harmless."""
         try:
             self.w3.eth.send_raw_transaction(signed.raw)
-        except ValueError as exc:
+        except Web3RPCError as exc:
             message = str(exc).lower()
             if "already known" in message or "already imported" in message:
                 return
-            raise
+            if "nonce too low" in message and self.receipt(signed.tx_hash) is not None:
+                return
+            raise ChainError(f"the node refused transaction {signed.tx_hash}: {exc.message or exc}") from exc
 
     def receipt(self, tx_hash: str) -> TxReceipt | None:
         try:
@@ -114,7 +117,10 @@ class TxSender:
             if found is not None:
                 return found
             time.sleep(RECEIPT_POLL_SECONDS)
-        raise TimeExhausted(f"no receipt for {tx_hash} after {timeout:.0f}s")
+        raise ChainError(
+            f"no receipt for transaction {tx_hash} after {timeout:.0f}s; it is journalled, so running "
+            "the same command again waits for it or sends it again"
+        )
 
     def transact(self, call: ContractFunction | ContractConstructor, *, what: str) -> TxReceipt:
         """Estimate (which surfaces a revert with its reason), sign, send and wait."""

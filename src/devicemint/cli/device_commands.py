@@ -19,7 +19,7 @@ from devicemint.devices.intake import Intake, IntakeRejected
 from devicemint.devices.minting import Minter, MintReport
 from devicemint.devices.simulate import simulate_batch
 from devicemint.devices.verify import Standing, Verification, Verifier
-from devicemint.errors import ConfigError, DevicemintError
+from devicemint.errors import ConfigError, DevicemintError, NotFound, UsageError
 from devicemint.licensing.registry import read_minting_licence
 
 console = Console()
@@ -198,10 +198,16 @@ def verify_command(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Is this device genuine and in good standing? Exit 0 yes, 3 known but not, 4 not found."""
+    if not query.strip():
+        raise UsageError("QUERY is empty: give a 0x address, token id, serial number or IMEI")
     runtime = Runtime.open(ctx.obj)
-    result = Verifier(sessions=runtime.sessions, contracts=runtime.contracts, domain=runtime.domain).verify(
-        query
-    )
+    verifier = Verifier(sessions=runtime.sessions, contracts=runtime.contracts, domain=runtime.domain)
+    try:
+        result = verifier.verify(query)
+    except NotFound as exc:
+        if as_json:
+            print(json.dumps({"query": query, "standing": "not_found", "detail": str(exc), "exit_code": 4}))
+        raise
     if as_json:
         print(json.dumps(result.to_dict(), default=str))
     else:

@@ -27,6 +27,7 @@ from devicemint.chain.deployments import Contracts
 from devicemint.chain.tx import SignedTx, TransactionReverted, TxSender, explain_revert
 from devicemint.db.models import Batch, Certificate, ChainTx
 from devicemint.db.session import transaction
+from devicemint.devices.intake import chain_conflicts
 from devicemint.errors import ChainError
 
 # Gas limits are upper bounds, not estimates: estimating would execute every chunk twice.
@@ -34,6 +35,7 @@ from devicemint.errors import ChainError
 OPEN_BATCH_GAS = 400_000
 MINT_GAS_BASE = 120_000
 MINT_GAS_PER_DEVICE = 32_000
+RECONCILE_CHUNK = 1000
 
 
 @dataclass
@@ -76,25 +78,24 @@ class Minter:
     # -- journal ---------------------------------------------------------------------------
 
     def recover(self) -> int:
-        """Settle every transaction this sender signed but never saw a receipt for."""
+        """Settle every journalled transaction that never saw its receipt, whoever signed it
+        (receipts and re-broadcasts need no key, so a changed key does not strand devices)."""
         with self.sessions() as session:
             open_txs = session.scalars(
-                select(ChainTx)
-                .where(ChainTx.sender == self.sender.account.address, ChainTx.status == "signed")
-                .order_by(ChainTx.nonce)
+                select(ChainTx).where(ChainTx.status == "signed").order_by(ChainTx.sender, ChainTx.nonce)
             ).all()
         for journalled in open_txs:
             signed = SignedTx(tx_hash=journalled.tx_hash, raw=journalled.raw, nonce=journalled.nonce)
             found = self.sender.receipt(signed.tx_hash)
-            if found is None and not self._rebroadcast(signed):
+            if found is None and not self._rebroadcast(signed, journalled.sender):
                 self._settle_dropped(journalled.id)
                 continue
             self._settle(journalled.id, found or self.sender.wait(signed.tx_hash))
         return len(open_txs)
 
-    def _rebroadcast(self, signed: SignedTx) -> bool:
+    def _rebroadcast(self, signed: SignedTx, sender: str) -> bool:
         """Send the journalled bytes again; False when their nonce was already used elsewhere."""
-        if signed.nonce < self.sender.w3.eth.get_transaction_count(self.sender.account.address, "latest"):
+        if signed.nonce < self.sender.w3.eth.get_transaction_count(sender, "latest"):
             return self.sender.receipt(signed.tx_hash) is not None
         self.sender.broadcast(signed)
         return True
@@ -137,6 +138,13 @@ class Minter:
     def _journal(
         self, session: Session, signed: SignedTx, *, purpose: str, batch_id: int, device_count: int = 0
     ) -> ChainTx:
+        # The very same signed bytes can come round again when the chain forgot them (a node
+        # restored from older state): the journal entry is then signed again, not duplicated.
+        entry = session.scalar(select(ChainTx).where(ChainTx.tx_hash == signed.tx_hash))
+        if entry is not None:
+            entry.status, entry.block_number, entry.gas_used = "signed", None, None
+            session.flush()
+            return entry
         entry = ChainTx(
             purpose=purpose,
             batch_id=batch_id,
@@ -154,14 +162,19 @@ class Minter:
     # -- batch -----------------------------------------------------------------------------
 
     def open_batch(self, batch_id: int) -> int:
-        """The on-chain batch id, opening the batch on chain unless that already happened."""
+        """The on-chain batch id, opening the batch on chain unless the chain already has it.
+
+        The chain is asked every time, not the id we recorded: a node that lost its state, or
+        contracts deployed afresh, must make us open the batch again rather than mint into a
+        batch that no longer exists.
+        """
         with self.sessions() as session:
             batch = session.get_one(Batch, batch_id)
-        if batch.chain_batch_id is not None:
-            return batch.chain_batch_id
         certificate = self.contracts.device_certificate
         root = bytes.fromhex(str(batch.merkle_root)[2:])
-        chain_batch_id = int(certificate.functions.batchIdOfRoot(root).call())
+        chain_batch_id = int(certificate.functions.batchIdOfRoot(batch.device_licence_id, root).call())
+        if chain_batch_id != 0 and chain_batch_id == batch.chain_batch_id:
+            return chain_batch_id
         if chain_batch_id == 0:
             licence = self.contracts.device_license.functions.licence(batch.device_licence_id).call()
             call = certificate.functions.openBatch(
@@ -176,7 +189,7 @@ class Minter:
             self._settle(entry.id, found)
             if found["status"] != 1:
                 raise TransactionReverted(f"opening batch {batch.merkle_root} reverted ({signed.tx_hash})")
-            chain_batch_id = int(certificate.functions.batchIdOfRoot(root).call())
+            chain_batch_id = int(certificate.functions.batchIdOfRoot(batch.device_licence_id, root).call())
         with transaction(self.sessions) as session:
             session.execute(
                 update(Batch)
@@ -212,31 +225,42 @@ class Minter:
                 )
             )
 
-    def _mark_already_minted(self, batch_id: int) -> int:
-        """After a recovery, believe the chain over the journal for devices not marked minted."""
+    def _reconcile(self, batch_id: int) -> None:
+        """Make the `minted` flags of a resumed batch say what the chain says, both ways.
+
+        The database is a cache of the chain: a node restored from an older state forgets
+        mints we recorded, and a crash can leave mints we did not record.
+        """
+        on_chain = chain_conflicts(self.contracts)
         with self.sessions() as session:
             addresses = session.scalars(
-                select(Certificate.address).where(
-                    Certificate.batch_id == batch_id,
-                    Certificate.minted.is_(False),
-                    Certificate.pending_tx_id.is_(None),
-                )
+                select(Certificate.address)
+                .where(Certificate.batch_id == batch_id, Certificate.pending_tx_id.is_(None))
+                .order_by(Certificate.position)
             ).all()
-        exists = self.contracts.device_certificate.functions.exists
-        found = [a for a in addresses if exists(int(a, 16)).call()]
-        if found:
+        for start in range(0, len(addresses), RECONCILE_CHUNK):
+            chunk = list(addresses[start : start + RECONCILE_CHUNK])
+            minted = on_chain(chunk)
             with transaction(self.sessions) as session:
-                session.execute(update(Certificate).where(Certificate.address.in_(found)).values(minted=True))
-        return len(found)
+                session.execute(
+                    update(Certificate).where(Certificate.address.in_(minted)).values(minted=True)
+                )
+                session.execute(
+                    update(Certificate)
+                    .where(Certificate.address.in_(set(chunk) - minted))
+                    .values(minted=False, mint_tx_hash=None, minted_block=None)
+                )
 
     def mint(
         self, batch_id: int, *, recipient: str, on_progress: ProgressCallback | None = None
     ) -> MintReport:
         started = time.perf_counter()
         recovered = self.recover()
+        with self.sessions() as session:
+            resumed = session.get_one(Batch, batch_id).status != "validated"
         chain_batch_id = self.open_batch(batch_id)
-        if recovered:
-            self._mark_already_minted(batch_id)
+        if resumed or recovered:
+            self._reconcile(batch_id)
         with self.sessions() as session:
             batch = session.get_one(Batch, batch_id)
             minted_before = (
@@ -317,9 +341,11 @@ class Minter:
                 )
                 or 0
             )
-            if minted != report.device_count:
+            on_chain = self.contracts.device_certificate.functions.batch(report.chain_batch_id).call()[2]
+            if minted != report.device_count or on_chain != report.device_count:
                 raise ChainError(
-                    f"batch {batch_id}: {minted} of {report.device_count} devices minted; re-run to finish"
+                    f"batch {batch_id}: {minted} of {report.device_count} devices recorded as minted, "
+                    f"{on_chain} on chain; run the same command again to finish"
                 )
             session.execute(
                 update(Batch).where(Batch.id == batch_id).values(status="minted", minted_at=datetime.now(UTC))

@@ -209,18 +209,18 @@ class Verifier:
         self, result: Verification, document: CertificateDocument, device_licence_id: int
     ) -> None:
         device = read_device_licence(self.contracts, device_licence_id)
-        matches = (
-            document.device_licence_id == device_licence_id
-            and document.design_hash == "0x" + device.design_hash.hex()
+        differences = _differences(
+            ("device licence", document.device_licence_id, device_licence_id),
+            ("design hash", document.design_hash, "0x" + device.design_hash.hex()),
+            ("hardware model", document.hardware_model, device.hardware_model),
+            ("hardware revision", document.hardware_revision, device.hardware_revision),
         )
         self._fail(
             result,
             Check(
                 "device_licence_binding",
-                matches,
-                f"document names device licence {device_licence_id} and its design"
-                if matches
-                else "document's device licence or design hash differs from the chain",
+                not differences,
+                differences or f"document names device licence {device_licence_id}, its design and model",
             ),
         )
         revoked = device.status is DeviceLicenceStatus.REVOKED
@@ -234,16 +234,16 @@ class Verifier:
         )
         manufacturer_id = self.contracts.manufacturer_license.functions.licenceIdOf(device.holder).call()
         manufacturer = read_manufacturer_licence(self.contracts, manufacturer_id)
-        named = document.manufacturer_licence_id == manufacturer_id
+        differences = _differences(
+            ("manufacturer licence", document.manufacturer_licence_id, manufacturer_id),
+            ("manufacturer name", document.manufacturer_name, manufacturer.name),
+        )
         self._fail(
             result,
             Check(
                 "manufacturer_licence_binding",
-                named,
-                f"document names manufacturer licence {manufacturer_id}"
-                if named
-                else f"document names manufacturer licence {document.manufacturer_licence_id}, "
-                f"chain says {manufacturer_id}",
+                not differences,
+                differences or f"document names manufacturer licence {manufacturer_id} ({manufacturer.name})",
             ),
         )
         detail = f"manufacturer licence {manufacturer_id} ({manufacturer.name}) is {manufacturer.status.name.lower()}"
@@ -254,3 +254,12 @@ class Verifier:
         else:
             # Renounced licences keep their devices genuine: renouncing is not a finding against them.
             self._fail(result, Check("manufacturer_licence", True, detail))
+
+
+def _differences(*pairs: tuple[str, object, object]) -> str:
+    """'document says X, chain says Y' for each field where the document and the chain differ."""
+    return "; ".join(
+        f"document's {name} is {ours!r}, the chain's is {theirs!r}"
+        for name, ours, theirs in pairs
+        if ours != theirs
+    )

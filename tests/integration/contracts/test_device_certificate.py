@@ -26,7 +26,7 @@ def device_addresses(count: int, salt: str = "dev") -> list[str]:
 def open_batch(chain: Chain, count: int = 10, root: bytes = ROOT, sender: LocalAccount | None = None) -> int:
     sender = sender or chain.accounts.manufacturer
     chain.send(chain.dc.functions.openBatch(1, DESIGN, root, count, URI), sender)
-    return int(chain.dc.functions.batchIdOfRoot(root).call())
+    return int(chain.dc.functions.batchIdOfRoot(1, root).call())
 
 
 def revoke_device_licence(chain: Chain, licence_id: int = 1) -> None:
@@ -60,8 +60,9 @@ def test_open_batch_records_everything(chain: Chain) -> None:
         "uri": URI,
     }
     assert dc.batch(1).call() == (1, 10, 0, ROOT, URI, a.manufacturer.address)
-    assert dc.batchIdOfRoot(ROOT).call() == 1
-    assert dc.batchIdOfRoot(ROOT2).call() == 0
+    assert dc.batchIdOfRoot(1, ROOT).call() == 1
+    assert dc.batchIdOfRoot(1, ROOT2).call() == 0
+    assert dc.batchIdOfRoot(2, ROOT).call() == 0  # roots are per licence
     assert dc.batchCount().call() == 1
     assert open_batch(chain, 5, ROOT2) == 2  # sequential
     assert dc.batchCount().call() == 2

@@ -236,7 +236,35 @@ def test_slash_moves_stake_to_treasury(chain: Chain) -> None:
     assert ml.stakeOf(a.manufacturer.address).call() == MIN_STAKE - amount
     assert chain.token.functions.balanceOf(a.treasury.address).call() == treasury_before + amount
     assert chain.token.functions.balanceOf(chain.ml.address).call() == MIN_STAKE - amount
-    # A slash does not change the licence status by itself.
+    # Below the minimum stake the licence is suspended with the slash's reason ...
+    assert chain.events(receipt, chain.ml, "Suspended")[0]["args"]["reasonHash"] == REASON
+    assert ml.licence(1).call()[4] == SUSPENDED
+    assert ml.isActive(a.manufacturer.address).call() is False
+    # ... and cannot be reinstated until the stake is topped up again.
+    chain.reverts(
+        ml.reinstate(1),
+        a.foundation,
+        "StakeBelowMinimum",
+        a.manufacturer.address,
+        MIN_STAKE - amount,
+        MIN_STAKE,
+    )
+    chain.send(chain.token.functions.mint(a.manufacturer.address, amount), a.foundation)
+    chain.send(chain.token.functions.approve(chain.ml.address, amount), a.manufacturer)
+    chain.send(ml.stake(amount), a.manufacturer)
+    chain.send(ml.reinstate(1), a.foundation)
+    assert ml.isActive(a.manufacturer.address).call() is True
+
+
+def test_a_slash_that_leaves_the_minimum_keeps_the_licence_active(chain: Chain) -> None:
+    a = chain.accounts
+    ml = chain.ml.functions
+    extra = 5_000 * 10**18
+    chain.send(chain.token.functions.mint(a.manufacturer.address, extra), a.foundation)
+    chain.send(chain.token.functions.approve(chain.ml.address, extra), a.manufacturer)
+    chain.send(ml.stake(extra), a.manufacturer)
+    receipt = chain.send(ml.slash(a.manufacturer.address, extra, REASON), a.foundation)
+    assert chain.events(receipt, chain.ml, "Suspended") == []
     assert ml.isActive(a.manufacturer.address).call() is True
 
 
@@ -312,12 +340,13 @@ def test_slash_during_cooldown_reduces_payout(chain: Chain) -> None:
     assert chain.token.functions.balanceOf(a.manufacturer.address).call() == before + 70_000 * 10**18
 
 
-def test_withdrawal_from_suspended_renounces_and_revoked_stays_revoked(chain: Chain) -> None:
+def test_suspended_cannot_renounce_and_revoked_stays_revoked(chain: Chain) -> None:
+    """Leaving must not turn a suspension into a clean exit (renounced devices stay genuine)."""
     a = chain.accounts
     ml = chain.ml.functions
     chain.send(ml.suspend(1, REASON), a.foundation)
-    chain.send(ml.beginWithdrawal(), a.manufacturer)
-    assert ml.licence(1).call()[4] == RENOUNCED
+    chain.reverts(ml.beginWithdrawal(), a.manufacturer, "InvalidStatus", 1, SUSPENDED)
+    assert ml.licence(1).call()[4] == SUSPENDED
 
     chain.grant(a.manufacturer2)
     chain.send(ml.revoke(2, REASON), a.foundation)

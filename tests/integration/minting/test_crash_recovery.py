@@ -11,10 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from devicemint.chain import keys
+from devicemint.cli.device_commands import mint_file
 from devicemint.db.models import Certificate, ChainTx
+from devicemint.devices.verify import Standing, Verifier
 
 from .conftest import Programme, read_rows
 
@@ -140,3 +142,43 @@ def test_killed_at_random_moments_until_done(programme: Programme) -> None:
     _finish(p, batch)
     _assert_all_minted_once(p, batch)
     assert kills >= 3
+
+
+def test_rerun_while_the_killed_mint_is_still_pending(programme: Programme, manual_mining) -> None:  # type: ignore[no-untyped-def]
+    """The normal case on a real chain: the journalled transaction is still in the mempool."""
+    p, w3 = programme, manual_mining
+    batch = p.batch(DEVICES)
+    _kill_with_a_mint_in_flight(p, batch)
+    rerun = _start_mint(p, batch)
+    time.sleep(2.0)  # the re-run finds the journalled transaction pending and waits for it
+    assert rerun.poll() is None, rerun.stderr.read().decode()  # type: ignore[union-attr]
+    w3.provider.make_request("evm_setAutomine", [True])
+    w3.provider.make_request("evm_mine", [])
+    out, err = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0, err.decode()
+    _assert_all_minted_once(p, batch)
+
+
+def test_a_node_that_forgot_the_mint_gets_it_again(programme: Programme) -> None:
+    """The database is a cache: if the chain lost the batch (state restored), the re-run mints it."""
+    p = programme
+    batch = p.batch(30)
+    before = p.runtime.w3.provider.make_request("evm_snapshot", [])["result"]
+    assert mint_file(p.runtime, batch, p.device_licence_id, dry_run=False) is not None
+    p.runtime.w3.provider.make_request("evm_revert", [before])
+    serial = read_rows(batch)[0]["serial_number"]
+    verifier = Verifier(sessions=p.runtime.sessions, contracts=p.runtime.contracts, domain=p.runtime.domain)
+    assert verifier.verify(serial).standing is Standing.NOT_MINTED
+    again = mint_file(p.runtime, batch, p.device_licence_id, dry_run=False)
+    assert again is not None and again.minted_now == 30
+    assert verifier.verify(serial).standing is Standing.GENUINE
+
+
+def test_a_wrong_minted_flag_is_corrected_from_the_chain(programme: Programme) -> None:
+    p = programme
+    batch = p.batch(25)
+    mint_file(p.runtime, batch, p.device_licence_id, dry_run=False)
+    with p.runtime.sessions() as session, session.begin():
+        session.execute(update(Certificate).where(Certificate.position < 3).values(minted=False))
+    again = mint_file(p.runtime, batch, p.device_licence_id, dry_run=False)
+    assert again is not None and (again.minted_now, again.already_minted) == (0, 25)

@@ -11,6 +11,8 @@ from sqlalchemy import func, select
 from devicemint.chain import keys
 from devicemint.chain.tx import TransactionReverted, TxSender
 from devicemint.cli.device_commands import mint_file
+from devicemint.cli.runtime import open_database
+from devicemint.config import Settings
 from devicemint.db.models import Batch, Certificate, Document
 from devicemint.devices.intake import Intake, IntakeRejected
 from devicemint.devices.merkle import leaf_hash, verify_proof
@@ -193,3 +195,74 @@ def test_only_the_licence_holder_may_mint(programme: Programme) -> None:
     with pytest.raises(TransactionReverted, match="NotMinter|Unauthorized|NotLicenceHolder"):
         minter.mint(ingested.batch_id, recipient=outsider.account.address)
     assert p.runtime.contracts.device_certificate.functions.batchCount().call() == 0
+
+
+def test_a_device_already_on_chain_is_refused_even_by_an_empty_database(
+    programme: Programme, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """Another database (or a reset one) cannot certify an address the chain already holds."""
+    p = programme
+    batch = p.batch(5)
+    mint_file(p.runtime, batch, p.device_licence_id, dry_run=False)
+    other = open_database(Settings(home=tmp_path / "other"))
+    licence = read_minting_licence(p.runtime.contracts, p.device_licence_id)
+    intake = Intake(
+        sessions=other,
+        contracts=p.runtime.contracts,
+        licence=licence,
+        domain=p.runtime.domain,
+        uri=p.runtime.batch_uri,
+        today=date.today(),
+    )
+    with pytest.raises(IntakeRejected) as caught:
+        intake.run(batch)
+    assert [(e.row, e.field) for e in caught.value.errors] == [(r, "device_address") for r in range(2, 7)]
+    assert "already holds a certificate on chain" in str(caught.value)
+
+
+def test_renouncing_keeps_devices_genuine_but_stops_minting(programme: Programme) -> None:
+    p = programme
+    batch = p.batch(3)
+    mint_file(p.runtime, batch, p.device_licence_id, dry_run=False)
+    _sender(p, keys.DevRole.MANUFACTURER).transact(
+        p.runtime.contracts.manufacturer_license.functions.beginWithdrawal(), what="renounce"
+    )
+    result = _verifier(p).verify(read_rows(batch)[0]["serial_number"])
+    assert result.standing is Standing.GENUINE
+    assert "renounced" in next(c.detail for c in result.checks if c.name == "manufacturer_licence")
+    with pytest.raises(DevicemintError, match="renounced"):
+        mint_file(p.runtime, p.batch(2, "after.csv"), p.device_licence_id, dry_run=False)
+
+
+def test_revoking_the_device_licence_by_committee_vote_reaches_its_devices(programme: Programme) -> None:
+    p = programme
+    batch = p.batch(3)
+    mint_file(p.runtime, batch, p.device_licence_id, dry_run=False)
+    licence = p.runtime.contracts.device_license.functions
+    member1, member2 = _sender(p, keys.DevRole.COMMITTEE_1), _sender(p, keys.DevRole.COMMITTEE_2)
+    member1.transact(licence.proposeRevoke(p.device_licence_id, b"\x09" * 32), what="propose revoke")
+    proposal = licence.proposalCount().call()
+    member1.transact(licence.vote(proposal, True), what="vote")
+    member2.transact(licence.vote(proposal, True), what="vote")
+    result = _verifier(p).verify(read_rows(batch)[2]["imei"])
+    assert result.standing is Standing.NOT_GENUINE and result.exit_code == 3
+    assert any(c.name == "device_licence" and not c.ok and "revoked" in c.detail for c in result.checks)
+    with pytest.raises(DevicemintError, match="device licence 1 is revoked"):
+        mint_file(p.runtime, p.batch(2, "after.csv"), p.device_licence_id, dry_run=False)
+
+
+def test_a_document_naming_another_model_is_not_genuine(programme: Programme) -> None:
+    p = programme
+    batch = p.batch(2)
+    mint_file(p.runtime, batch, p.device_licence_id, dry_run=False)
+    serial = read_rows(batch)[0]["serial_number"]
+    with p.runtime.sessions() as session, session.begin():
+        record = session.scalar(select(Certificate).where(Certificate.serial_number == serial))
+        document = session.get(Document, record.document_sha256)
+        document.body = document.body.replace(
+            b'"hardware_model":"AT-OBD-4G"', b'"hardware_model":"AT-OBD-5G"'
+        )
+    result = _verifier(p).verify(serial)
+    binding = next(c for c in result.checks if c.name == "device_licence_binding")
+    assert not binding.ok and "'AT-OBD-5G'" in binding.detail and "'AT-OBD-4G'" in binding.detail
+    assert result.standing is Standing.NOT_GENUINE
