@@ -57,7 +57,7 @@ def gas_per_device(runtime: Runtime, device_licence_id: int) -> list[tuple[int, 
             certificate.functions.openBatch(device_licence_id, design_hash, root, count, runtime.batch_uri),
             what="openBatch",
         )
-        batch_id = certificate.functions.batchIdOfRoot(root).call()
+        batch_id = certificate.functions.batchIdOfRoot(device_licence_id, root).call()
         minted = manufacturer.transact(
             certificate.functions.mintBatch(batch_id, manufacturer.account.address, devices), what="mintBatch"
         )
