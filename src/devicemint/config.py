@@ -41,7 +41,8 @@ class Settings:
     quorum: int = 2
     mint_chunk_size: int = 500
     max_in_flight: int = 4
-    confirmations: int = 0
+    # The anvil binary for the embedded node (default: the pinned one installed by npm).
+    anvil: Path | None = None
     public_base_url: str = "http://127.0.0.1:8000"
 
     @property
@@ -63,6 +64,8 @@ class Settings:
 
 
 _ENV_PREFIX = "DEVICEMINT_"
+# Secrets come from the environment only, never from a file that may be committed or copied.
+_SECRETS = frozenset({"key_passphrase", "device_keystore_passphrase"})
 
 
 def _coerce(name: str, raw: object, annotation: str) -> object:
@@ -93,6 +96,10 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{toml_path}: not valid TOML ({exc})") from exc
         for key, raw in data.items():
+            if key in _SECRETS:
+                raise ConfigError(
+                    f"{toml_path}: {key} must not be written in a file; set DEVICEMINT_{key.upper()} instead"
+                )
             if key not in known:
                 raise ConfigError(
                     f"{toml_path}: unknown setting {key!r}; known settings: {', '.join(sorted(known))}"

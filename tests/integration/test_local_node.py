@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 from web3 import Web3
@@ -49,3 +50,16 @@ def test_start_is_idempotent(tmp_path: Path) -> None:
         assert node.start().pid == first.pid
     finally:
         node.stop()
+
+
+def test_a_stale_pid_file_never_signals_another_program(tmp_path: Path) -> None:
+    stranger = subprocess.Popen(["sleep", "30"])
+    try:
+        node = LocalNode(state_dir=tmp_path, port=free_port(), persist=False)
+        tmp_path.mkdir(exist_ok=True)
+        (tmp_path / "anvil.pid").write_text(str(stranger.pid))
+        assert node.stop() is False
+        assert stranger.poll() is None  # still alive
+    finally:
+        stranger.kill()
+        stranger.wait()

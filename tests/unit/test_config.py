@@ -27,3 +27,10 @@ def test_unknown_setting_and_bad_value_are_named(tmp_path: Path) -> None:
         load_settings(environ={}, cwd=tmp_path)
     with pytest.raises(ConfigError, match="DEVICEMINT_CHAIN_ID"):
         load_settings(environ={"DEVICEMINT_CHAIN_ID": "polygon"}, cwd=tmp_path / "elsewhere")
+
+
+def test_secrets_are_refused_in_the_settings_file(tmp_path: Path) -> None:
+    (tmp_path / "devicemint.toml").write_text('key_passphrase = "hunter2"\n')
+    with pytest.raises(ConfigError, match="DEVICEMINT_KEY_PASSPHRASE") as caught:
+        load_settings(environ={}, cwd=tmp_path)
+    assert "hunter2" not in str(caught.value)

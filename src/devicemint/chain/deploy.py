@@ -20,10 +20,9 @@ from web3.exceptions import Web3RPCError
 
 from devicemint.chain.artifacts import load_artifact
 from devicemint.chain.tx import TransactionReverted, TxSender
+from devicemint.config import LOCAL_CHAIN_ID
 from devicemint.errors import ChainError, ConfigError
 
-#: Chain id of local development chains (anvil); the only place a stand-in stake token is deployed.
-LOCAL_CHAIN_ID = 31337
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 DAY = 24 * 60 * 60
 

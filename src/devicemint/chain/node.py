@@ -33,13 +33,10 @@ BLOCK_GAS_LIMIT = 60_000_000
 
 
 def find_anvil() -> Path:
-    """Locate the pinned anvil binary installed by `npm ci` (not the node wrapper script).
+    """Locate the pinned anvil binary installed by npm (not the node wrapper script).
 
     The wrapper would not forward SIGTERM, and anvil must receive it to dump its state.
     """
-    override = os.environ.get("DEVICEMINT_ANVIL")
-    if override:
-        return Path(override)
     package = _PLATFORM_PACKAGES.get((platform.system(), platform.machine()))
     roots = [Path.cwd(), *Path(__file__).resolve().parents]
     for root in roots:
@@ -95,6 +92,7 @@ class LocalNode:
         chain_id: int = LOCAL_CHAIN_ID,
         persist: bool = True,
         block_gas_limit: int = BLOCK_GAS_LIMIT,
+        anvil: Path | None = None,
     ) -> None:
         self.state_dir = state_dir
         self.host = host
@@ -102,6 +100,7 @@ class LocalNode:
         self.chain_id = chain_id
         self.persist = persist
         self.block_gas_limit = block_gas_limit
+        self.anvil = anvil
 
     @property
     def rpc_url(self) -> str:
@@ -120,13 +119,18 @@ class LocalNode:
         return self.state_dir / "anvil.log"
 
     def _pid(self) -> int | None:
+        """The pid of our anvil, if it still runs. A stale pid file whose number now belongs to
+        another program is ignored, so `stop` never signals a stranger."""
         try:
             pid = int(self._pid_file.read_text().strip())
         except (FileNotFoundError, ValueError):
             return None
         try:
             os.kill(pid, 0)
-        except ProcessLookupError:
+        except (ProcessLookupError, PermissionError):
+            return None
+        cmdline = Path(f"/proc/{pid}/cmdline")
+        if cmdline.exists() and b"anvil" not in cmdline.read_bytes():
             return None
         return pid
 
@@ -138,7 +142,7 @@ class LocalNode:
 
     def command(self) -> list[str]:
         cmd = [
-            str(find_anvil()),
+            str(self.anvil or find_anvil()),
             "--host",
             self.host,
             "--port",
@@ -186,7 +190,10 @@ class LocalNode:
         raise ChainError(f"anvil did not answer at {self.rpc_url} within {timeout:.0f}s; see {self.log_file}")
 
     def stop(self, *, timeout: float = 30.0) -> bool:
-        """Stop gracefully so anvil dumps its state; returns False if it was not running."""
+        """Stop gracefully so anvil dumps its state; returns False if it was not running.
+
+        Only if anvil ignores SIGTERM for `timeout` seconds is it killed (its last periodic
+        state dump, at most a few seconds old, is then what survives)."""
         pid = self._pid()
         if pid is None:
             self._pid_file.unlink(missing_ok=True)

@@ -7,8 +7,12 @@ in the ABIs of our artifacts, rather than as raw selector bytes.
 
 from __future__ import annotations
 
+import fcntl
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
@@ -134,3 +138,24 @@ class TxSender:
         if found["status"] != 1:
             raise TransactionReverted(f"{what} reverted in transaction {signed.tx_hash}")
         return found
+
+
+@contextmanager
+def sender_lock(home: Path, address: str) -> Iterator[None]:
+    """One process at a time per signing key on this machine.
+
+    Two runs with the same key would race for nonces and for the same journal rows; the
+    second is refused with a clear message instead (the lock dies with its process, so a
+    killed run never leaves it behind).
+    """
+    path = home / "locks" / f"{address}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise ChainError(
+                f"another devicemint process is sending transactions for {address} "
+                f"(lock {path}); wait for it to finish, then run this again"
+            ) from exc
+        yield

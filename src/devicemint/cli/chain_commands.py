@@ -26,7 +26,12 @@ def local_node(settings: Settings) -> LocalNode:
         raise ConfigError(
             f"the embedded node is a development chain (id 31337); the settings name chain {settings.chain_id}"
         )
-    return LocalNode(state_dir=settings.home / "node", host=settings.node_host, port=settings.node_port)
+    return LocalNode(
+        state_dir=settings.home / "node",
+        host=settings.node_host,
+        port=settings.node_port,
+        anvil=settings.anvil,
+    )
 
 
 @node_app.command("start")

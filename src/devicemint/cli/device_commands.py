@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from devicemint.chain import keys
-from devicemint.chain.tx import TxSender
+from devicemint.chain.tx import TxSender, sender_lock
 from devicemint.cli.runtime import Runtime
 from devicemint.config import Settings
 from devicemint.devices.intake import Intake, IntakeRejected
@@ -60,6 +60,9 @@ def simulate(
     seed: int | None = typer.Option(None, "--seed", help="Make the batch reproducible."),
 ) -> None:
     """Write a realistic factory batch: device keys, IMEIs, test results, proofs of possession."""
+    if seed is not None and not ctx.obj.is_local_chain:
+        # A seeded generator makes the device keys predictable: fine for tests, never for devices.
+        raise UsageError("--seed makes device keys predictable and is only allowed on the dev chain 31337")
     runtime = Runtime.open(ctx.obj)
     keystore = keystore or out.with_name(out.name + ".keys.json")
     with progress_bar() as progress:
@@ -96,15 +99,22 @@ def mint_file(
         uri=runtime.batch_uri,
         today=date.today(),
     )
-    with progress_bar() as progress:
+    with sender_lock(settings.home, account.address), progress_bar() as progress:
         task = progress.add_task("validating", total=None)
         ingested = intake.run(path, dry_run=dry_run, on_progress=lambda n: progress.update(task, completed=n))
         progress.update(task, total=ingested.device_count, completed=ingested.device_count)
         if dry_run:
+            # A file taken in before was validated then; it is not validated against itself again.
+            state = f"already taken in as batch {ingested.batch_id}" if ingested.already_ingested else "valid"
             _say(
                 as_json,
-                {"valid": True, "devices": ingested.device_count, "merkle_root": ingested.merkle_root},
-                f"{path}: {ingested.device_count} devices valid; Merkle root {ingested.merkle_root} (dry run)",
+                {
+                    "valid": True,
+                    "already_ingested": ingested.already_ingested,
+                    "devices": ingested.device_count,
+                    "merkle_root": ingested.merkle_root,
+                },
+                f"{path}: {ingested.device_count} devices {state}; Merkle root {ingested.merkle_root} (dry run)",
             )
             return None
         minter = Minter(

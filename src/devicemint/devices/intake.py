@@ -106,12 +106,19 @@ class Intake:
             ("device_address", Certificate.address, lambda r: r.device_address),
         ):
             by_value = {value_of(r): r for r in rows}
-            for value, batch_id in session.execute(
-                select(column, Certificate.batch_id).where(column.in_(by_value))
-            ):
-                conflicts.append(
-                    (by_value[value], field, f"{value} is already registered (batch {batch_id})")
+            found = session.execute(
+                select(column, Certificate.minted, Batch.source_name)
+                .join(Batch, Batch.id == Certificate.batch_id)
+                .where(column.in_(by_value))
+            )
+            for value, minted, source in found:
+                where = (
+                    f"is already certified (from file {source})"
+                    if minted
+                    else f"is already in file {source}, validated but not yet minted: run "
+                    f"`devicemint mint {source}` again to finish that batch"
                 )
+                conflicts.append((by_value[value], field, f"{value} {where}"))
         return conflicts
 
     def run(

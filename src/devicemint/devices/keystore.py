@@ -27,13 +27,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import coincurve
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from devicemint.devices.merkle import keccak256
-from devicemint.devices.proof import checksum_address
+from devicemint.devices.proof import address_of_private_key, checksum_address
 from devicemint.errors import DevicemintError
 
 __all__ = ["FORMAT", "VERSION", "KeystoreError", "read_keystore", "write_keystore"]
@@ -80,11 +78,6 @@ def _associated_data(header: Mapping[str, Any]) -> bytes:
     return json.dumps(header, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
-def _address_of(private_key: bytes) -> bytes:
-    public = coincurve.PrivateKey(private_key).public_key.format(compressed=False)
-    return keccak256(public[1:])[12:]
-
-
 def write_keystore(path: str | Path, keys: Mapping[str, bytes], passphrase: str) -> None:
     """Encrypt ``{address: 32-byte private key}`` into ``path`` (atomically, mode 0600).
 
@@ -100,12 +93,12 @@ def write_keystore(path: str | Path, keys: Mapping[str, bytes], passphrase: str)
         if len(key) != 32:
             raise KeystoreError(f"the private key for {address} is not 32 bytes")
         try:
-            derived = _address_of(key)
+            derived = address_of_private_key(key)
         except ValueError:
             raise KeystoreError(f"the private key for {address} is not a valid secp256k1 key") from None
-        if derived.hex() != address.lower().removeprefix("0x"):
+        if derived.lower() != address.lower():
             raise KeystoreError(f"the private key filed under {address} belongs to another address")
-        plain[checksum_address(derived)] = key.hex()
+        plain[derived] = key.hex()
 
     salt = os.urandom(SALT_LENGTH)
     nonce = os.urandom(NONCE_LENGTH)

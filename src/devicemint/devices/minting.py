@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
+from web3 import Web3
 from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractLogicError
 from web3.types import TxReceipt
@@ -95,7 +96,7 @@ class Minter:
 
     def _rebroadcast(self, signed: SignedTx, sender: str) -> bool:
         """Send the journalled bytes again; False when their nonce was already used elsewhere."""
-        if signed.nonce < self.sender.w3.eth.get_transaction_count(sender, "latest"):
+        if signed.nonce < self.sender.w3.eth.get_transaction_count(Web3.to_checksum_address(sender), "latest"):
             return self.sender.receipt(signed.tx_hash) is not None
         self.sender.broadcast(signed)
         return True

@@ -79,8 +79,8 @@ _DOMAIN_TYPEHASH = keccak256(EIP712_DOMAIN_TYPE.encode())
 _PROOF_TYPEHASH = keccak256(DEVICE_PROOF_TYPE.encode())
 
 # secp256k1 group order; signatures with s above half of it are the malleable twin.
-_SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
-_HALF_N = _SECP256K1_N // 2
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+_HALF_N = SECP256K1_N // 2
 _UINT256_LIMIT = 1 << 256
 _ZERO12 = bytes(12)
 _TRUE = (1).to_bytes(32, "big")
@@ -352,10 +352,10 @@ def _recover(digest: bytes, signature: bytes | str) -> bytes:
         raise SignatureError(f"signature v is {v}, expected 27 or 28")
     r = int.from_bytes(signature[:32], "big")
     s = int.from_bytes(signature[32:64], "big")
-    if not 0 < r < _SECP256K1_N:
+    if not 0 < r < SECP256K1_N:
         raise SignatureError("signature r is out of range (0 < r < n)")
     if not 0 < s <= _HALF_N:
-        if s == 0 or s >= _SECP256K1_N:
+        if s == 0 or s >= SECP256K1_N:
             raise SignatureError("signature s is out of range (0 < s < n)")
         raise SignatureError(
             "signature s is in the upper half of the curve order; use the low-s form (EIP-2)"

@@ -29,13 +29,16 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-import coincurve
-
 from devicemint.devices.batchfile import FIELDS
 from devicemint.devices.document import luhn_check_digit
 from devicemint.devices.keystore import KeystoreError, write_keystore
-from devicemint.devices.merkle import keccak256
-from devicemint.devices.proof import DeviceProofFields, ProofDomain, checksum_address, proof_digest
+from devicemint.devices.proof import (
+    SECP256K1_N,
+    DeviceProofFields,
+    ProofDomain,
+    address_of_private_key,
+    sign_proof,
+)
 
 __all__ = ["INSPECTORS", "SimulationSummary", "simulate_batch"]
 
@@ -55,7 +58,6 @@ INSPECTORS = (
     "Zoë Müller",
 )
 _MODEL_RE = re.compile(r"[A-Za-z0-9]{1,16}", re.ASCII)
-_SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 MAX_COUNT = 1_000_000  # the serial's and IMEI's 6-digit sequence
 PROGRESS_EVERY = 100
 
@@ -121,9 +123,7 @@ def simulate_batch(
                 writer.writerow(FIELDS)
             for i in range(count):
                 secret = _device_secret(rng if seed is not None else None)
-                key = coincurve.PrivateKey(secret)
-                raw_address = keccak256(key.public_key.format(compressed=False)[1:])[12:]
-                address = checksum_address(raw_address)
+                address = address_of_private_key(secret)
                 keys[address] = secret
 
                 provisioning = today - timedelta(days=rng.randint(0, 2))
@@ -147,8 +147,7 @@ def simulate_batch(
                     firmware_sha256=firmware_sha256,
                     provisioning_date=provisioning.isoformat(),
                 )
-                sig = key.sign_recoverable(proof_digest(domain, fields), hasher=None)
-                signature = "0x" + sig[:64].hex() + f"{sig[64] + 27:02x}"
+                signature = "0x" + sign_proof(domain, fields, secret).hex()
                 values = _row_values(fields, signature)
                 if writer is not None:
                     writer.writerow(values)
@@ -175,7 +174,7 @@ def simulate_batch(
 def _device_secret(rng: random.Random | None) -> bytes:
     while True:
         secret = rng.randbytes(32) if rng is not None else secrets.token_bytes(32)
-        if 0 < int.from_bytes(secret, "big") < _SECP256K1_N:
+        if 0 < int.from_bytes(secret, "big") < SECP256K1_N:
             return secret
 
 

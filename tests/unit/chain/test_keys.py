@@ -9,8 +9,9 @@ import pytest
 from eth_account import Account
 
 from devicemint.chain.keys import DevRole, dev_account, load_signer
+from devicemint.chain.tx import sender_lock
 from devicemint.config import Settings
-from devicemint.errors import ConfigError, KeyRefused
+from devicemint.errors import ChainError, ConfigError, KeyRefused
 
 
 def test_dev_account_is_used_on_the_local_chain() -> None:
@@ -51,3 +52,14 @@ def test_wrong_passphrase_says_so_without_echoing_secrets(tmp_path: Path) -> Non
         load_signer(settings, DevRole.FOUNDATION, chain_id=137)
     assert "cannot decrypt" in str(caught.value)
     assert "wrong-secret" not in str(caught.value) and account.key.hex() not in str(caught.value)
+
+
+def test_one_process_per_sender(tmp_path: Path) -> None:
+    address = dev_account(1).address
+    with sender_lock(tmp_path, address):
+        with pytest.raises(ChainError, match="another devicemint process"), sender_lock(tmp_path, address):
+            pass
+        with sender_lock(tmp_path, dev_account(2).address):  # another key is independent
+            pass
+    with sender_lock(tmp_path, address):  # released when the holder finished
+        pass
