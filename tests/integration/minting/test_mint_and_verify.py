@@ -9,16 +9,17 @@ import pytest
 from sqlalchemy import func, select
 
 from devicemint.chain import keys
+from devicemint.chain.deploy import Deployment
 from devicemint.chain.tx import TransactionReverted, TxSender
 from devicemint.cli.device_commands import mint_file
-from devicemint.cli.runtime import open_database
+from devicemint.cli.runtime import bind_database, open_database
 from devicemint.config import Settings
 from devicemint.db.models import Batch, Certificate, Document
 from devicemint.devices.intake import Intake, IntakeRejected
 from devicemint.devices.merkle import leaf_hash, verify_proof
 from devicemint.devices.minting import Minter
 from devicemint.devices.verify import Standing, Verifier
-from devicemint.errors import DevicemintError, NotFound
+from devicemint.errors import ConfigError, DevicemintError, NotFound
 from devicemint.licensing.registry import read_minting_licence
 
 from .conftest import Programme, read_rows, write_rows
@@ -266,3 +267,12 @@ def test_a_document_naming_another_model_is_not_genuine(programme: Programme) ->
     binding = next(c for c in result.checks if c.name == "device_licence_binding")
     assert not binding.ok and "'AT-OBD-5G'" in binding.detail and "'AT-OBD-4G'" in binding.detail
     assert result.standing is Standing.NOT_GENUINE
+
+
+def test_a_database_is_bound_to_its_deployment(programme: Programme) -> None:
+    p = programme
+    deployment = p.runtime.contracts.deployment
+    bind_database(p.runtime.sessions, deployment)  # the same deployment again is fine
+    other = Deployment(**{**deployment.to_dict(), "device_certificate": "0x" + "99" * 20})
+    with pytest.raises(ConfigError, match="this database belongs to the DeviceCertificate at"):
+        bind_database(p.runtime.sessions, other)
