@@ -114,9 +114,11 @@ def end_to_end(runtime: Runtime, device_licence_id: int, workdir: Path) -> dict[
         raws = [bytes(tx.raw) for tx in session.query(ChainTx).order_by(ChainTx.nonce)]
     runtime.w3.provider.make_request("evm_revert", [snapshot])
     started = time.perf_counter()
-    hashes = [runtime.w3.eth.send_raw_transaction(raw) for raw in raws]
+    # Receipts are read the same raw way as the minter does, so only the chain is measured.
+    reader = TxSender(w3=runtime.w3, account=keys.dev_account(keys.DevRole.MANUFACTURER), chain_id=31337)
+    hashes = [runtime.w3.eth.send_raw_transaction(raw).to_0x_hex() for raw in raws]
     for tx_hash in hashes:
-        runtime.w3.eth.wait_for_transaction_receipt(tx_hash, poll_latency=0.01)
+        assert reader.wait_outcome(tx_hash).ok
     chain_seconds = time.perf_counter() - started
     return {
         "devices": E2E_DEVICES,

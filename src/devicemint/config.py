@@ -39,6 +39,8 @@ class Settings:
     treasury: str | None = None
     committee: str = ""  # comma-separated addresses
     quorum: int = 2
+    # Processes that validate batch rows (signature recovery is the costly part); 0 = in-process.
+    intake_workers: int = min(os.cpu_count() or 1, 4)
     mint_chunk_size: int = 500
     max_in_flight: int = 4
     # The anvil binary for the embedded node (default: the pinned one installed by npm).

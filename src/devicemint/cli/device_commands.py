@@ -98,6 +98,7 @@ def mint_file(
         domain=runtime.domain,
         uri=runtime.batch_uri,
         today=date.today(),
+        workers=settings.intake_workers,
     )
     with sender_lock(settings.home, account.address), progress_bar() as progress:
         task = progress.add_task("validating", total=None)

@@ -89,8 +89,10 @@ class Intake:
         domain: ProofDomain,
         uri: str,
         today: date,
+        workers: int = 0,
     ) -> None:
         self.sessions = sessions
+        self.workers = workers
         self.licence = licence
         self.domain = domain
         self.uri = uri
@@ -172,7 +174,11 @@ class Intake:
         self, session: Session, path: Path, batch_id: int, on_progress: Callable[[int], None] | None
     ) -> tuple[list[bytes], list[RowError], int]:
         validator = BatchValidator(
-            path, domain=self.domain, device_licence_id=self.licence.device.licence_id, today=self.today
+            path,
+            domain=self.domain,
+            device_licence_id=self.licence.device.licence_id,
+            today=self.today,
+            workers=self.workers,
         )
         leaves: list[bytes] = []
         errors: list[RowError] = []

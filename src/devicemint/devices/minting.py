@@ -19,13 +19,11 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
-from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractLogicError
-from web3.types import TxReceipt
 
 from devicemint.chain.calldata import encode_call
 from devicemint.chain.deployments import Contracts
-from devicemint.chain.tx import SignedTx, TransactionReverted, TxSender, explain_revert
+from devicemint.chain.tx import Outcome, SignedTx, TransactionReverted, TxSender, explain_revert
 from devicemint.db.models import Batch, Certificate, ChainTx
 from devicemint.db.session import transaction
 from devicemint.devices.intake import chain_conflicts
@@ -87,17 +85,19 @@ class Minter:
             ).all()
         for journalled in open_txs:
             signed = SignedTx(tx_hash=journalled.tx_hash, raw=journalled.raw, nonce=journalled.nonce)
-            found = self.sender.receipt(signed.tx_hash)
+            found = self.sender.outcome(signed.tx_hash)
             if found is None and not self._rebroadcast(signed, journalled.sender):
                 self._settle_dropped(journalled.id)
                 continue
-            self._settle(journalled.id, found or self.sender.wait(signed.tx_hash))
+            self._settle(journalled.id, found or self.sender.wait_outcome(signed.tx_hash))
         return len(open_txs)
 
     def _rebroadcast(self, signed: SignedTx, sender: str) -> bool:
         """Send the journalled bytes again; False when their nonce was already used elsewhere."""
-        if signed.nonce < self.sender.w3.eth.get_transaction_count(Web3.to_checksum_address(sender), "latest"):
-            return self.sender.receipt(signed.tx_hash) is not None
+        if signed.nonce < self.sender.w3.eth.get_transaction_count(
+            Web3.to_checksum_address(sender), "latest"
+        ):
+            return self.sender.outcome(signed.tx_hash) is not None
         self.sender.broadcast(signed)
         return True
 
@@ -108,16 +108,16 @@ class Minter:
                 update(Certificate).where(Certificate.pending_tx_id == tx_id).values(pending_tx_id=None)
             )
 
-    def _settle(self, tx_id: int, found: TxReceipt) -> None:
-        ok = found["status"] == 1
+    def _settle(self, tx_id: int, found: Outcome) -> None:
+        ok = found.ok
         with transaction(self.sessions) as session:
             session.execute(
                 update(ChainTx)
                 .where(ChainTx.id == tx_id)
                 .values(
                     status="confirmed" if ok else "reverted",
-                    block_number=found["blockNumber"],
-                    gas_used=found["gasUsed"],
+                    block_number=found.block_number,
+                    gas_used=found.gas_used,
                 )
             )
             if ok:
@@ -126,8 +126,8 @@ class Minter:
                     .where(Certificate.pending_tx_id == tx_id)
                     .values(
                         minted=True,
-                        mint_tx_hash=found["transactionHash"].to_0x_hex(),
-                        minted_block=found["blockNumber"],
+                        mint_tx_hash=found.tx_hash,
+                        minted_block=found.block_number,
                         pending_tx_id=None,
                     )
                 )
@@ -178,17 +178,25 @@ class Minter:
             return chain_batch_id
         if chain_batch_id == 0:
             licence = self.contracts.device_license.functions.licence(batch.device_licence_id).call()
-            call = certificate.functions.openBatch(
-                batch.device_licence_id, licence[1], root, batch.device_count, batch.uri
+            data = encode_call(
+                certificate,
+                "openBatch",
+                batch.device_licence_id,
+                licence[1],
+                root,
+                batch.device_count,
+                batch.uri,
             )
-            self._preflight(call, "opening the batch")
-            signed = self.sender.sign(call, nonce=self.sender.next_nonce(), gas=OPEN_BATCH_GAS)
+            self._preflight(certificate.address, data, "opening the batch")
+            signed = self.sender.sign_data(
+                to=certificate.address, data=data, nonce=self.sender.next_nonce(), gas=OPEN_BATCH_GAS
+            )
             with transaction(self.sessions) as session:
                 entry = self._journal(session, signed, purpose="open_batch", batch_id=batch_id)
             self._send(signed)
-            found = self.sender.wait(signed.tx_hash)
+            found = self.sender.wait_outcome(signed.tx_hash)
             self._settle(entry.id, found)
-            if found["status"] != 1:
+            if not found.ok:
                 raise TransactionReverted(f"opening batch {batch.merkle_root} reverted ({signed.tx_hash})")
             chain_batch_id = int(certificate.functions.batchIdOfRoot(batch.device_licence_id, root).call())
         with transaction(self.sessions) as session:
@@ -199,10 +207,10 @@ class Minter:
             )
         return chain_batch_id
 
-    def _preflight(self, call: ContractFunction, what: str) -> None:
+    def _preflight(self, to: str, data: bytes | str, what: str) -> None:
         """Run the call against the current state first, so a refusal names its reason."""
         try:
-            call.call({"from": self.sender.account.address})
+            self.sender.w3.eth.call({"from": self.sender.account.address, "to": to, "data": data})  # type: ignore[typeddict-item]
         except ContractLogicError as exc:
             raise TransactionReverted(f"{what} refused by the contract: {explain_revert(exc)}") from exc
 
@@ -283,17 +291,17 @@ class Minter:
         in_flight: deque[tuple[int, SignedTx, int]] = deque()
         nonce = self.sender.next_nonce()
         certificate = self.contracts.device_certificate
-        mint = certificate.functions.mintBatch
         first = True
         while True:
             chunk = self._next_chunk(batch_id)
             if chunk:
+                data = encode_call(certificate, "mintBatch", chain_batch_id, recipient, chunk)
                 if first:
-                    self._preflight(mint(chain_batch_id, recipient, chunk), "minting")
+                    self._preflight(certificate.address, data, "minting")
                     first = False
                 signed = self.sender.sign_data(
                     to=certificate.address,
-                    data=encode_call(certificate, "mintBatch", chain_batch_id, recipient, chunk),
+                    data=data,
                     nonce=nonce,
                     gas=MINT_GAS_BASE + MINT_GAS_PER_DEVICE * len(chunk),
                 )
@@ -312,17 +320,17 @@ class Minter:
             if in_flight and (len(in_flight) >= self.max_in_flight or not chunk):
                 tx_id, signed, count = in_flight.popleft()
                 waited = time.perf_counter()
-                found = self.sender.wait(signed.tx_hash)
+                found = self.sender.wait_outcome(signed.tx_hash)
                 self._chain_seconds += time.perf_counter() - waited
                 self._settle(tx_id, found)
-                if found["status"] != 1:
+                if not found.ok:
                     raise TransactionReverted(
                         f"mint transaction {signed.tx_hash} reverted; re-run the same command to retry "
                         "the devices it carried"
                     )
                 report.minted_now += count
                 report.transactions += 1
-                report.gas_used += int(found["gasUsed"])
+                report.gas_used += found.gas_used
                 report.tx_hashes.append(signed.tx_hash)
                 if on_progress:
                     on_progress(report.already_minted + report.minted_now)
