@@ -295,7 +295,9 @@ class Minter:
         while True:
             chunk = self._next_chunk(batch_id)
             if chunk:
-                data = encode_call(certificate, "mintBatch", chain_batch_id, recipient, chunk)
+                # Raw 20-byte addresses spare eth_abi a checksum round trip per element.
+                devices = [bytes.fromhex(address[2:]) for address in chunk]
+                data = encode_call(certificate, "mintBatch", chain_batch_id, recipient, devices)
                 if first:
                     self._preflight(certificate.address, data, "minting")
                     first = False
