@@ -10,8 +10,7 @@ whole or not at all, and nothing half-written is left behind by a crash either.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -22,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from devicemint.chain.calldata import call_view
 from devicemint.chain.deployments import Contracts
 from devicemint.db.models import Batch, Certificate, Document
-from devicemint.devices.batchfile import BatchValidator, FactoryRow, RowError, build_document
+from devicemint.devices.batchfile import BatchValidator, FactoryRow, Known, RowError, build_document
 from devicemint.devices.merkle import MerkleTree, leaf_hash
 from devicemint.devices.proof import ProofDomain
 from devicemint.errors import DevicemintError, UsageError
@@ -99,29 +98,36 @@ class Intake:
         self.today = today
         self._on_chain = chain_conflicts(contracts)
 
-    def _known(self, session: Session, rows: list[FactoryRow]) -> list[tuple[FactoryRow, str, str]]:
-        """Devices of these rows already registered in this database (minted or waiting)."""
-        conflicts: list[tuple[FactoryRow, str, str]] = []
-        for field, column, value_of in (
-            ("serial_number", Certificate.serial_number, lambda r: r.serial_number),
-            ("imei", Certificate.imei, lambda r: r.imei),
-            ("device_address", Certificate.address, lambda r: r.device_address),
-        ):
-            by_value = {value_of(r): r for r in rows}
-            found = session.execute(
-                select(column, Certificate.minted, Batch.source_name)
-                .join(Batch, Batch.id == Certificate.batch_id)
-                .where(column.in_(by_value))
-            )
-            for value, minted, source in found:
-                where = (
-                    f"is already certified (from file {source})"
-                    if minted
-                    else f"is already in file {source}, validated but not yet minted: run "
-                    f"`devicemint mint {source}` again to finish that batch"
+    def _known(self, session: Session, batch_id: int) -> Known:
+        """The validator's hook: devices of a chunk already registered in this database
+        (minted or waiting in another batch) or already certified on chain. Repeats within
+        this file are the validator's own finding, so this batch's rows are left out."""
+
+        def known(
+            serials: dict[str, int], imeis: dict[str, int], addresses: dict[str, int]
+        ) -> Iterator[tuple[int, str, str]]:
+            for field, column, row_of in (
+                ("serial_number", Certificate.serial_number, serials),
+                ("imei", Certificate.imei, imeis),
+                ("device_address", Certificate.address, addresses),
+            ):
+                found = session.execute(
+                    select(column, Certificate.minted, Batch.source_name)
+                    .join(Batch, Batch.id == Certificate.batch_id)
+                    .where(column.in_(row_of), Certificate.batch_id != batch_id)
                 )
-                conflicts.append((by_value[value], field, f"{value} {where}"))
-        return conflicts
+                for value, minted, source in found:
+                    where = (
+                        f"is already certified (from file {source})"
+                        if minted
+                        else f"is already in file {source}, validated but not yet minted: run "
+                        f"`devicemint mint {source}` again to finish that batch"
+                    )
+                    yield row_of[value], field, f"{value} {where}"
+            for address in self._on_chain(list(addresses)):
+                yield addresses[address], "device_address", f"{address} already holds a certificate on chain"
+
+        return known
 
     def run(
         self, path: Path, *, dry_run: bool = False, on_progress: Callable[[int], None] | None = None
@@ -179,46 +185,32 @@ class Intake:
             device_licence_id=self.licence.device.licence_id,
             today=self.today,
             workers=self.workers,
+            known=self._known(session, batch_id),
+            chunk_size=FLUSH_ROWS,
         )
         leaves: list[bytes] = []
         errors: list[RowError] = []
         pending: list[tuple[FactoryRow, bytes, bytes]] = []
-        # The on-chain duplicate check runs in the node's process; asking it from a worker
-        # thread lets the next chunk be validated meanwhile. Its answers are all collected
-        # before the intake decides, so the rule is checked for every row all the same.
-        chain_checks: list[tuple[Future[set[str]], dict[str, int]]] = []
 
-        def flush(pool: ThreadPoolExecutor) -> None:
-            if not pending:  # the file ended on a chunk boundary
-                return
-            rows = [p[0] for p in pending]
-            row_of = {r.device_address: r.row for r in rows}
-            chain_checks.append((pool.submit(self._on_chain, list(row_of)), row_of))
-            for row, field, reason in self._known(session, rows):
-                errors.append(RowError(row.row, field, reason))
-            if not errors:
+        def flush() -> None:
+            if pending and not errors:  # after the first error nothing is kept anyway
                 self._store(session, pending, batch_id, len(leaves) - len(pending))
             pending.clear()
 
         rows_read = 0
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="chain-check") as pool:
-            for result in validator:
-                rows_read += 1
-                if isinstance(result, list):
-                    errors.extend(result)
-                else:
-                    digest, body = self._document(result)
-                    leaves.append(leaf_hash(result.device_address, digest))
-                    pending.append((result, digest, body))
-                    if len(pending) >= FLUSH_ROWS:
-                        flush(pool)
-                if on_progress and rows_read % 500 == 0:
-                    on_progress(rows_read)
-            flush(pool)
-            for future, row_of in chain_checks:
-                for address in future.result():
-                    reason = f"{address} already holds a certificate on chain"
-                    errors.append(RowError(row_of[address], "device_address", reason))
+        for result in validator:
+            rows_read += 1
+            if isinstance(result, list):
+                errors.extend(result)
+            else:
+                digest, body = self._document(result)
+                leaves.append(leaf_hash(result.device_address, digest))
+                pending.append((result, digest, body))
+                if len(pending) >= FLUSH_ROWS:
+                    flush()
+            if on_progress and rows_read % 500 == 0:
+                on_progress(rows_read)
+        flush()
         errors.sort(key=lambda e: e.row)
         return leaves, errors, rows_read
 
