@@ -11,6 +11,7 @@ Prints, in one run:
 from __future__ import annotations
 
 import os
+import resource
 import secrets
 import tempfile
 import time
@@ -27,7 +28,7 @@ from devicemint.chain.node import LocalNode, free_port
 from devicemint.chain.tx import TxSender
 from devicemint.cli.chain_commands import deploy
 from devicemint.cli.demo_command import onboard_sample_manufacturer
-from devicemint.cli.device_commands import mint_file
+from devicemint.cli.device_commands import mint_file, release
 from devicemint.cli.runtime import Runtime
 from devicemint.config import Settings
 from devicemint.db.models import ChainTx
@@ -99,6 +100,7 @@ def end_to_end(runtime: Runtime, device_licence_id: int, workdir: Path) -> dict[
         device_licence_id=device_licence_id,
         today=date.today(),
         seed=7,
+        firmware=release(runtime, device_licence_id, None),
     )
     simulate_seconds = time.perf_counter() - started
 
@@ -169,6 +171,8 @@ def main() -> None:
                 f"chain alone (same signed txs replayed): {figures['chain_s']:.2f}s = "
                 f"{figures['devices'] / figures['chain_s']:,.0f} devices/s"
             )
+            peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            print(f"peak resident memory of the bench process: {peak_mb:,.0f} MB")
             print(
                 f"end to end / chain alone: {figures['total_s'] / figures['chain_s']:.2f}x (target <= 2x); "
                 f"{figures['gas_per_device']:,.0f} gas per device"

@@ -14,7 +14,13 @@ from devicemint.chain import keys
 from devicemint.chain.node import LocalNode
 from devicemint.chain.tx import TxSender
 from devicemint.cli.chain_commands import deploy, local_node
-from devicemint.cli.device_commands import keystore_passphrase, mint_file, print_verification, progress_bar
+from devicemint.cli.device_commands import (
+    keystore_passphrase,
+    mint_file,
+    print_verification,
+    progress_bar,
+    release,
+)
 from devicemint.cli.runtime import Runtime
 from devicemint.config import Settings
 from devicemint.devices.simulate import simulate_batch
@@ -123,6 +129,7 @@ def run_demo(settings: Settings, *, devices: int) -> int:
             today=date.today(),
             seed=None,
             model=SERIAL_MODEL,
+            firmware=release(runtime, device_licence_id, SAMPLE_FIRMWARE),
             on_progress=lambda n: progress.update(task, completed=n),
         )
     console.print(f"factory batch {batch_file} ({devices} devices)")

@@ -20,7 +20,7 @@ from devicemint.devices.minting import Minter, MintReport
 from devicemint.devices.simulate import simulate_batch
 from devicemint.devices.verify import Standing, Verification, Verifier
 from devicemint.errors import ConfigError, DevicemintError, NotFound, UsageError
-from devicemint.licensing.registry import read_minting_licence
+from devicemint.licensing.registry import published_firmware, read_minting_licence
 
 console = Console()
 factory_app = typer.Typer(help="Factory tools.", no_args_is_help=True)
@@ -58,12 +58,16 @@ def simulate(
         None, "--keystore", help="Device keystore (default: OUT.keys.json)."
     ),
     seed: int | None = typer.Option(None, "--seed", help="Make the batch reproducible."),
+    firmware_version: str | None = typer.Option(
+        None, "--firmware-version", help="A release published for the licence (default: the latest)."
+    ),
 ) -> None:
     """Write a realistic factory batch: device keys, IMEIs, test results, proofs of possession."""
     if seed is not None and not ctx.obj.is_local_chain:
         # A seeded generator makes the device keys predictable: fine for tests, never for devices.
         raise UsageError("--seed makes device keys predictable and is only allowed on the dev chain 31337")
     runtime = Runtime.open(ctx.obj)
+    firmware = release(runtime, device_licence, firmware_version)
     keystore = keystore or out.with_name(out.name + ".keys.json")
     with progress_bar() as progress:
         task = progress.add_task("simulating devices", total=count)
@@ -76,9 +80,29 @@ def simulate(
             device_licence_id=device_licence,
             today=date.today(),
             seed=seed,
+            firmware=firmware,
             on_progress=lambda n: progress.update(task, completed=n),
         )
-    console.print(f"wrote {count} devices to {out}; device keys (encrypted) in {keystore}")
+    console.print(
+        f"wrote {count} devices with firmware {firmware[0]} to {out}; device keys (encrypted) in {keystore}"
+    )
+
+
+def release(runtime: Runtime, device_licence_id: int, version: str | None) -> tuple[str, bytes]:
+    """A firmware release published for the licence: the one named, or the latest."""
+    published = published_firmware(runtime.contracts, device_licence_id)
+    if not published:
+        raise UsageError(
+            f"device licence {device_licence_id} has no published firmware; publish a release first"
+        )
+    if version is None:
+        version = list(published)[-1]
+    if version not in published:
+        raise UsageError(
+            f"firmware {version!r} is not published for device licence {device_licence_id}; "
+            f"published: {', '.join(published)}"
+        )
+    return version, published[version]
 
 
 def mint_file(

@@ -25,7 +25,7 @@ from devicemint.devices.batchfile import BatchValidator, FactoryRow, Known, RowE
 from devicemint.devices.merkle import MerkleTree, leaf_hash
 from devicemint.devices.proof import ProofDomain
 from devicemint.errors import DevicemintError, UsageError
-from devicemint.licensing.registry import MintingLicence
+from devicemint.licensing.registry import MintingLicence, firmware_image
 
 FLUSH_ROWS = 1000
 
@@ -96,6 +96,7 @@ class Intake:
         self.domain = domain
         self.uri = uri
         self.today = today
+        self.contracts = contracts
         self._on_chain = chain_conflicts(contracts)
 
     def _known(self, session: Session, batch_id: int) -> Known:
@@ -198,10 +199,13 @@ class Intake:
             pending.clear()
 
         rows_read = 0
+        firmware: dict[str, bytes | None] = {}  # version -> published image, asked once each
         for result in validator:
             rows_read += 1
             if isinstance(result, list):
                 errors.extend(result)
+            elif problem := self._firmware_problem(result, firmware):
+                errors.append(problem)
             else:
                 digest, body = self._document(result)
                 leaves.append(leaf_hash(result.device_address, digest))
@@ -213,6 +217,28 @@ class Intake:
         flush()
         errors.sort(key=lambda e: e.row)
         return leaves, errors, rows_read
+
+    def _firmware_problem(self, row: FactoryRow, published: dict[str, bytes | None]) -> RowError | None:
+        """A device ships with a firmware release published for its licence, byte for byte."""
+        licence_id = self.licence.device.licence_id
+        version = row.firmware_version
+        if version not in published:
+            published[version] = firmware_image(self.contracts, licence_id, version)
+        image = published[version]
+        if image is None:
+            return RowError(
+                row.row,
+                "firmware_version",
+                f"firmware {version!r} is not published for device licence {licence_id}; "
+                "the licence holder publishes a release (version and image hash) before devices ship with it",
+            )
+        if image != row.firmware_sha256:
+            return RowError(
+                row.row,
+                "firmware_sha256",
+                f"{row.firmware_sha256.hex()} is not the image published for firmware {version} ({image.hex()})",
+            )
+        return None
 
     def _document(self, row: FactoryRow) -> tuple[bytes, bytes]:
         licence = self.licence

@@ -82,6 +82,7 @@ def simulate_batch(
     today: date,
     seed: int | None = None,
     model: str = "GW1",
+    firmware: tuple[str, bytes] | None = None,
     overwrite_keystore: bool = False,
     on_progress: Callable[[int], None] | None = None,
 ) -> SimulationSummary:
@@ -108,10 +109,13 @@ def simulate_batch(
     snr_start = rng.randrange(10**6)
     serial_start = rng.randrange(10**6)
     lot = f"{rng.randrange(16**4):04X}"
-    firmware_version = f"{rng.randint(1, 3)}.{rng.randint(0, 9)}.{rng.randint(0, 30)}"
-    firmware_sha256 = hashlib.sha256(
-        f"devicemint firmware image {model} {firmware_version}".encode()
-    ).digest()
+    if firmware is not None:  # a release published for the device licence: (version, image sha256)
+        firmware_version, firmware_sha256 = firmware
+    else:
+        firmware_version = f"{rng.randint(1, 3)}.{rng.randint(0, 9)}.{rng.randint(0, 30)}"
+        firmware_sha256 = hashlib.sha256(
+            f"devicemint firmware image {model} {firmware_version}".encode()
+        ).digest()
 
     keys: dict[str, bytes] = {}
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
+from web3 import Web3
+
 from devicemint.chain.deployments import Contracts
 from devicemint.errors import NotFound
 
@@ -106,3 +108,21 @@ def read_minting_licence(contracts: Contracts, device_licence_id: int) -> Mintin
     device = read_device_licence(contracts, device_licence_id)
     manufacturer_id = contracts.manufacturer_license.functions.licenceIdOf(device.holder).call()
     return MintingLicence(device=device, manufacturer=read_manufacturer_licence(contracts, manufacturer_id))
+
+
+def published_firmware(contracts: Contracts, device_licence_id: int) -> dict[str, bytes]:
+    """Firmware releases the holder published for a device licence: version -> image SHA-256,
+    in publication order (read from the FirmwarePublished events)."""
+    event = contracts.device_license.events.FirmwarePublished
+    logs = event.get_logs(
+        from_block=contracts.deployment.deployed_block, argument_filters={"licenceId": device_licence_id}
+    )
+    return {log["args"]["version"]: bytes(log["args"]["imageHash"]) for log in logs}
+
+
+def firmware_image(contracts: Contracts, device_licence_id: int, version: str) -> bytes | None:
+    """The image SHA-256 published for `version` under the licence, or None if never published."""
+    image = contracts.device_license.functions.firmwareImage(
+        device_licence_id, Web3.keccak(text=version)
+    ).call()
+    return bytes(image) if any(image) else None

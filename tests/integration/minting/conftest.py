@@ -14,7 +14,7 @@ from web3 import Web3
 from devicemint.chain.node import LocalNode
 from devicemint.cli.chain_commands import deploy
 from devicemint.cli.demo_command import onboard_sample_manufacturer
-from devicemint.cli.device_commands import DEV_KEYSTORE_PASSPHRASE
+from devicemint.cli.device_commands import DEV_KEYSTORE_PASSPHRASE, release
 from devicemint.cli.runtime import Runtime
 from devicemint.config import Settings
 from devicemint.devices.simulate import simulate_batch
@@ -30,7 +30,13 @@ class Programme:
     device_licence_id: int
     workdir: Path
 
-    def batch(self, count: int, name: str = "batch.csv", seed: int | None = None) -> Path:
+    def batch(
+        self,
+        count: int,
+        name: str = "batch.csv",
+        seed: int | None = None,
+        firmware: tuple[str, bytes] | None = None,
+    ) -> Path:
         out = self.workdir / name
         simulate_batch(
             count=count,
@@ -41,6 +47,7 @@ class Programme:
             device_licence_id=self.device_licence_id,
             today=date.today(),
             seed=seed,
+            firmware=firmware or release(self.runtime, self.device_licence_id, None),
         )
         return out
 

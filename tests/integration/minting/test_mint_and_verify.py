@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from devicemint.chain import keys
 from devicemint.chain.deploy import Deployment
 from devicemint.chain.tx import TransactionReverted, TxSender
-from devicemint.cli.device_commands import mint_file
+from devicemint.cli.device_commands import mint_file, release
 from devicemint.cli.runtime import bind_database, open_database
 from devicemint.config import Settings
 from devicemint.db.models import Batch, Certificate, Document
@@ -276,3 +276,24 @@ def test_a_database_is_bound_to_its_deployment(programme: Programme) -> None:
     other = Deployment(**{**deployment.to_dict(), "device_certificate": "0x" + "99" * 20})
     with pytest.raises(ConfigError, match="this database belongs to the DeviceCertificate at"):
         bind_database(p.runtime.sessions, other)
+
+
+def test_devices_must_ship_with_firmware_published_for_their_licence(programme: Programme) -> None:
+    p = programme
+    published = dict([release(p.runtime, p.device_licence_id, None)])
+    unpublished = p.batch(2, "unpublished.csv", firmware=("9.9.9", b"\x01" * 32))
+    with pytest.raises(IntakeRejected) as caught:
+        mint_file(p.runtime, unpublished, p.device_licence_id, dry_run=False)
+    assert [(e.row, e.field) for e in caught.value.errors] == [
+        (2, "firmware_version"),
+        (3, "firmware_version"),
+    ]
+    assert "'9.9.9' is not published for device licence 1" in caught.value.errors[0].reason
+
+    version = next(iter(published))
+    other_image = p.batch(2, "other-image.csv", firmware=(version, b"\x02" * 32))
+    with pytest.raises(IntakeRejected) as caught:
+        mint_file(p.runtime, other_image, p.device_licence_id, dry_run=False)
+    assert {e.field for e in caught.value.errors} == {"firmware_sha256"}
+    assert published[version].hex() in caught.value.errors[0].reason
+    assert _count(p, Certificate) == 0
