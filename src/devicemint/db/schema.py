@@ -1,0 +1,9 @@
+"""The whole schema: every domain's tables, for migrations and the schema check.
+
+Domains keep their tables in their own `models` module (on the one `Base` of
+`devicemint.db.models`); importing them here registers them with that Base.
+"""
+
+from devicemint.db.models import Base
+
+metadata = Base.metadata
