@@ -4,6 +4,7 @@ Domains keep their tables in their own `models` module (on the one `Base` of
 `devicemint.db.models`); importing them here registers them with that Base.
 """
 
+import devicemint.auth.models  # noqa: F401  registers the auth tables
 from devicemint.db.models import Base
 
 metadata = Base.metadata
