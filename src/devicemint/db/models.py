@@ -23,7 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
-def _now() -> datetime:
+def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
@@ -66,7 +66,7 @@ class Batch(Base):
     chain_batch_id: Mapped[int | None] = mapped_column(Integer, unique=True)
     # validated -> opened -> minted
     status: Mapped[str] = mapped_column(String(16), default="validated")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
     minted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
@@ -111,4 +111,4 @@ class ChainTx(Base):
     status: Mapped[str] = mapped_column(String(16), default="signed", index=True)
     block_number: Mapped[int | None] = mapped_column(BigInteger)
     gas_used: Mapped[int | None] = mapped_column(BigInteger)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)

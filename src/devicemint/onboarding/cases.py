@@ -1,0 +1,133 @@
+"""What every onboarding case file shares: actors, refusals and the recorded transitions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from devicemint.db.models import utc_now
+from devicemint.errors import DevicemintError
+from devicemint.onboarding.models import CaseEvent
+
+FOUNDATION = "foundation"
+COMMITTEE = "committee"
+
+
+def auditor_role(scope: str) -> str:
+    """The role an approved auditor holds for one scope: hardware_security, cx or integration."""
+    return f"auditor:{scope}"
+
+
+class TransitionRefused(DevicemintError):
+    """The case is not in a stage where this action can happen, or its input is incomplete."""
+
+    exit_code = 2
+
+
+class NotPermitted(DevicemintError):
+    """The actor is not the party this action belongs to."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: an address and the roles the programme gives it (see devicemint.auth)."""
+
+    address: str
+    roles: frozenset[str] = frozenset()
+
+    def require(self, role: str, action: str) -> None:
+        if role not in self.roles:
+            raise NotPermitted(f"{self.address} may not {action}: that needs the {role} role")
+
+    def is_(self, address: str) -> bool:
+        return self.address.lower() == address.lower()
+
+
+class Case(Protocol):
+    id: int
+    stage: str
+    updated_at: Any
+
+
+def require_stage(kind: str, case: Case, action: str, stages: tuple[str, ...], waiting_for: str) -> None:
+    if case.stage not in stages:
+        raise TransitionRefused(
+            f"{kind} application {case.id} is in stage {case.stage}; {action!r} needs stage "
+            f"{' or '.join(stages)}. Waiting for: {waiting_for}"
+        )
+
+
+def open_case(
+    session: Session, kind: str, case: Case, *, action: str, actor: Actor, evidence: list[str] | None = None
+) -> None:
+    """Store a new case and record its opening as the first event of its timeline."""
+    session.add(case)
+    session.flush()
+    session.add(
+        CaseEvent(
+            case_kind=kind,
+            case_id=case.id,
+            action=action,
+            from_stage=None,
+            to_stage=case.stage,
+            actor=actor.address,
+            evidence=evidence or [],
+            note="",
+        )
+    )
+
+
+def move(
+    session: Session,
+    kind: str,
+    case: Case,
+    *,
+    action: str,
+    to: str,
+    actor: Actor,
+    evidence: list[str] | None = None,
+    note: str = "",
+    tx_hash: str | None = None,
+) -> None:
+    """Record who moved the case, from which stage to which, on which evidence; then move it."""
+    session.add(
+        CaseEvent(
+            case_kind=kind,
+            case_id=case.id,
+            action=action,
+            from_stage=case.stage,
+            to_stage=to,
+            actor=actor.address,
+            evidence=evidence or [],
+            note=note,
+            tx_hash=tx_hash,
+        )
+    )
+    case.stage = to
+    case.updated_at = utc_now()
+
+
+def timeline(session: Session, kind: str, case_id: int) -> list[dict[str, Any]]:
+    events = session.scalars(
+        select(CaseEvent)
+        .where(CaseEvent.case_kind == kind, CaseEvent.case_id == case_id)
+        .order_by(CaseEvent.id)
+    )
+    return [
+        {
+            "action": e.action,
+            "from": e.from_stage,
+            "to": e.to_stage,
+            "actor": e.actor,
+            "at": e.at.isoformat(),
+            "evidence": e.evidence,
+            "note": e.note,
+            "tx_hash": e.tx_hash,
+        }
+        for e in events
+    ]

@@ -1,0 +1,409 @@
+"""The manufacturer application: from intake questionnaire to manufacturer licence.
+
+A state machine whose every transition records who made it, when, and on which evidence (case
+events). Each action names the one party that may take it and the stage it needs; anything else
+is refused with a message saying where the case stands and what is missing. The decisions that
+matter (stake, licence) are read from or written to the chain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import rfc8785
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from web3 import Web3
+
+from devicemint.chain.deployments import Contracts
+from devicemint.chain.tx import TxSender
+from devicemint.db.session import transaction
+from devicemint.errors import DevicemintError, NotFound
+from devicemint.licensing import actions
+from devicemint.onboarding.cases import (
+    FOUNDATION,
+    Actor,
+    NotPermitted,
+    TransitionRefused,
+    auditor_role,
+    move,
+    open_case,
+    require_stage,
+    timeline,
+)
+from devicemint.onboarding.checklist import CURRENT_VERSION, load_checklist
+from devicemint.onboarding.models import ManufacturerApplication, UsedSignatureNonce
+from devicemint.onboarding.questionnaire import parse_questionnaire
+
+CASE_KIND = "manufacturer"
+HARDWARE_AUDITOR = auditor_role("hardware_security")
+
+
+class Stage(StrEnum):
+    INTAKE_SUBMITTED = "intake_submitted"
+    CHECKLIST_ISSUED = "checklist_issued"
+    MOU_SIGNED = "mou_signed"
+    MOU_COUNTERSIGNED = "mou_countersigned"
+    STAKED = "staked"
+    AUDITOR_APPROVED = "auditor_approved"
+    LICENSED = "licensed"
+    REJECTED = "rejected"
+
+
+# What each stage still lacks, for the message of a refused transition.
+_MISSING = {
+    Stage.INTAKE_SUBMITTED: "the foundation to issue the audit checklist",
+    Stage.CHECKLIST_ISSUED: "the manufacturer's signature on the MOU",
+    Stage.MOU_SIGNED: "the foundation's countersignature on the MOU",
+    Stage.MOU_COUNTERSIGNED: "the stake on chain (at least the minimum) to be confirmed",
+    Stage.STAKED: "an approved hardware & security auditor's sign-off",
+    Stage.AUDITOR_APPROVED: "the foundation to grant the licence on chain",
+    Stage.LICENSED: "nothing: the licence is granted",
+    Stage.REJECTED: "nothing: the application was rejected",
+}
+
+
+@dataclass(frozen=True)
+class MouSignature:
+    """An EIP-712 signature over the MOU's hash, bound to chain, contract, case, nonce, deadline."""
+
+    mou_sha256: str
+    nonce: int
+    deadline: int
+    signature: str
+
+
+def mou_typed_data(
+    *,
+    chain_id: int,
+    verifying_contract: str,
+    application_id: int,
+    mou_sha256: str,
+    signer: str,
+    role: str,
+    nonce: int,
+    deadline: int,
+) -> dict[str, Any]:
+    """The typed data a wallet signs to sign (manufacturer) or countersign (foundation) the MOU."""
+    return {
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"},
+            ],
+            "MouSignature": [
+                {"name": "applicationId", "type": "uint256"},
+                {"name": "mouSha256", "type": "bytes32"},
+                {"name": "signer", "type": "address"},
+                {"name": "role", "type": "string"},
+                {"name": "nonce", "type": "uint256"},
+                {"name": "deadline", "type": "uint256"},
+            ],
+        },
+        "primaryType": "MouSignature",
+        "domain": {
+            "name": "devicemint onboarding",
+            "version": "1",
+            "chainId": chain_id,
+            "verifyingContract": verifying_contract,
+        },
+        "message": {
+            "applicationId": application_id,
+            "mouSha256": bytes.fromhex(mou_sha256),
+            "signer": signer,
+            "role": role,
+            "nonce": nonce,
+            "deadline": deadline,
+        },
+    }
+
+
+def root_key_fingerprint(csr_pem: bytes) -> str:
+    """SHA-256 of the public key of the manufacturer's root-certificate request (a valid CSR).
+
+    The PKI issue issues the certificate itself; until then the licence records the key the
+    manufacturer will certify with.
+    """
+    try:
+        csr = x509.load_pem_x509_csr(csr_pem)
+    except ValueError as exc:
+        raise DevicemintError("the root certificate request is not a PEM-encoded PKCS#10 CSR") from exc
+    if not csr.is_signature_valid:
+        raise DevicemintError("the root certificate request's signature does not verify")
+    spki = csr.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return hashlib.sha256(spki).hexdigest()
+
+
+class ManufacturerOnboarding:
+    """The manufacturer application's actions; each one is a single database transaction."""
+
+    def __init__(self, *, sessions: sessionmaker[Session], contracts: Contracts, chain_id: int) -> None:
+        self.sessions = sessions
+        self.contracts = contracts
+        self.chain_id = chain_id
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _case(self, session: Session, application_id: int) -> ManufacturerApplication:
+        case = session.get(ManufacturerApplication, application_id)
+        if case is None:
+            raise NotFound(f"no manufacturer application {application_id}")
+        return case
+
+    @staticmethod
+    def _require_stage(case: ManufacturerApplication, action: str, *stages: Stage) -> None:
+        require_stage(CASE_KIND, case, action, tuple(s.value for s in stages), _MISSING[Stage(case.stage)])
+
+    @staticmethod
+    def _move(
+        session: Session,
+        case: ManufacturerApplication,
+        *,
+        action: str,
+        to: Stage,
+        actor: Actor,
+        evidence: list[str] | None = None,
+        note: str = "",
+    ) -> None:
+        move(session, CASE_KIND, case, action=action, to=to.value, actor=actor, evidence=evidence, note=note)
+
+    @staticmethod
+    def _require_applicant(actor: Actor, case: ManufacturerApplication, action: str) -> None:
+        if not actor.is_(case.applicant):
+            raise NotPermitted(f"{actor.address} may not {action}: only the applicant {case.applicant} may")
+
+    # -- actions ----------------------------------------------------------------------------
+
+    def submit_intake(self, actor: Actor, answers: object) -> int:
+        questionnaire = parse_questionnaire(answers)
+        with transaction(self.sessions) as session:
+            existing = session.scalar(
+                select(ManufacturerApplication.id).where(
+                    ManufacturerApplication.applicant == actor.address,
+                    ManufacturerApplication.stage.not_in([Stage.REJECTED.value]),
+                )
+            )
+            if existing is not None:
+                raise TransitionRefused(
+                    f"{actor.address} already has application {existing}; one per manufacturer"
+                )
+            case = ManufacturerApplication(
+                applicant=actor.address,
+                stage=Stage.INTAKE_SUBMITTED.value,
+                questionnaire=questionnaire.model_dump(mode="json"),
+            )
+            open_case(session, CASE_KIND, case, action="submit_intake", actor=actor)
+            return case.id
+
+    def issue_checklist(self, actor: Actor, application_id: int, version: int = CURRENT_VERSION) -> None:
+        actor.require(FOUNDATION, "issue the audit checklist")
+        checklist = load_checklist(version)
+        with transaction(self.sessions) as session:
+            case = self._case(session, application_id)
+            self._require_stage(case, "issue_checklist", Stage.INTAKE_SUBMITTED)
+            case.checklist_version = checklist.version
+            self._move(
+                session,
+                case,
+                action="issue_checklist",
+                to=Stage.CHECKLIST_ISSUED,
+                actor=actor,
+                note=f"{checklist.title} v{checklist.version}",
+            )
+
+    def mou_typed_data(
+        self, application_id: int, *, mou_sha256: str, signer: str, role: str, nonce: int, deadline: int
+    ) -> dict[str, Any]:
+        return mou_typed_data(
+            chain_id=self.chain_id,
+            verifying_contract=self.contracts.manufacturer_license.address,
+            application_id=application_id,
+            mou_sha256=mou_sha256,
+            signer=signer,
+            role=role,
+            nonce=nonce,
+            deadline=deadline,
+        )
+
+    def _check_signature(
+        self, session: Session, application_id: int, actor: Actor, role: str, signed: MouSignature
+    ) -> None:
+        if signed.deadline < int(time.time()):
+            raise TransitionRefused(
+                f"the MOU signature expired at {signed.deadline}; sign again with a later deadline"
+            )
+        data = self.mou_typed_data(
+            application_id,
+            mou_sha256=signed.mou_sha256,
+            signer=actor.address,
+            role=role,
+            nonce=signed.nonce,
+            deadline=signed.deadline,
+        )
+        try:
+            signer = Account.recover_message(encode_typed_data(full_message=data), signature=signed.signature)
+        except (ValueError, TypeError) as exc:
+            raise TransitionRefused(f"the MOU signature is malformed: {exc}") from exc
+        if signer.lower() != actor.address.lower():
+            raise NotPermitted(f"the MOU signature was made by {signer}, not by {actor.address}")
+        if session.get(UsedSignatureNonce, (actor.address, str(signed.nonce))) is not None:
+            raise TransitionRefused(
+                f"nonce {signed.nonce} of {actor.address} was already used; a signature works once"
+            )
+        session.add(UsedSignatureNonce(signer=actor.address, nonce=str(signed.nonce)))
+
+    def sign_mou(self, actor: Actor, application_id: int, signed: MouSignature) -> None:
+        with transaction(self.sessions) as session:
+            case = self._case(session, application_id)
+            self._require_applicant(case=case, actor=actor, action="sign the MOU")
+            self._require_stage(case, "sign_mou", Stage.CHECKLIST_ISSUED)
+            self._check_signature(session, application_id, actor, "manufacturer", signed)
+            case.mou_sha256, case.mou_signature = signed.mou_sha256, signed.signature
+            self._move(
+                session,
+                case,
+                action="sign_mou",
+                to=Stage.MOU_SIGNED,
+                actor=actor,
+                evidence=[signed.mou_sha256],
+            )
+
+    def countersign_mou(self, actor: Actor, application_id: int, signed: MouSignature) -> None:
+        actor.require(FOUNDATION, "countersign the MOU")
+        with transaction(self.sessions) as session:
+            case = self._case(session, application_id)
+            self._require_stage(case, "countersign_mou", Stage.MOU_SIGNED)
+            if signed.mou_sha256 != case.mou_sha256:
+                raise TransitionRefused(
+                    f"the countersignature covers MOU {signed.mou_sha256}, but the manufacturer "
+                    f"signed {case.mou_sha256}"
+                )
+            self._check_signature(session, application_id, actor, FOUNDATION, signed)
+            case.mou_countersignature = signed.signature
+            self._move(
+                session,
+                case,
+                action="countersign_mou",
+                to=Stage.MOU_COUNTERSIGNED,
+                actor=actor,
+                evidence=[signed.mou_sha256],
+            )
+
+    def confirm_stake(self, actor: Actor, application_id: int) -> int:
+        """Anyone may ask; the chain decides. Returns the stake found."""
+        functions = self.contracts.manufacturer_license.functions
+        with transaction(self.sessions) as session:
+            case = self._case(session, application_id)
+            self._require_stage(case, "confirm_stake", Stage.MOU_COUNTERSIGNED)
+            stake = int(functions.stakeOf(Web3.to_checksum_address(case.applicant)).call())
+            minimum = int(functions.minStake().call())
+            if stake < minimum:
+                raise TransitionRefused(
+                    f"{case.applicant} has staked {stake / 10**18:,.0f} of the "
+                    f"{minimum / 10**18:,.0f} tokens required; stake the rest first"
+                )
+            self._move(
+                session,
+                case,
+                action="confirm_stake",
+                to=Stage.STAKED,
+                actor=actor,
+                note=f"stake {stake} on chain",
+            )
+            return stake
+
+    def approve(self, actor: Actor, application_id: int, *, report_sha256: str, note: str = "") -> None:
+        actor.require(HARDWARE_AUDITOR, "sign off a manufacturer")
+        with transaction(self.sessions) as session:
+            case = self._case(session, application_id)
+            self._require_stage(case, "approve", Stage.STAKED)
+            if len(report_sha256) != 64:
+                raise TransitionRefused(
+                    "the auditor's sign-off needs its report's SHA-256 (64 hex characters)"
+                )
+            case.auditor = actor.address
+            self._move(
+                session,
+                case,
+                action="approve",
+                to=Stage.AUDITOR_APPROVED,
+                actor=actor,
+                evidence=[report_sha256],
+                note=note,
+            )
+
+    def grant(self, actor: Actor, application_id: int, *, foundation: TxSender, csr_pem: bytes) -> int:
+        """The foundation grants the licence on chain; the case's whole file is its evidence."""
+        actor.require(FOUNDATION, "grant a manufacturer licence")
+        if foundation.account.address.lower() != actor.address.lower():
+            raise NotPermitted("the licence must be granted with the acting foundation key")
+        fingerprint = root_key_fingerprint(csr_pem)
+        with transaction(self.sessions) as session:
+            case = self._case(session, application_id)
+            self._require_stage(case, "grant", Stage.AUDITOR_APPROVED)
+            evidence = hashlib.sha256(rfc8785.dumps(self._export(session, case))).digest()
+            licence_id = actions.grant_manufacturer_licence(
+                self.contracts,
+                foundation,
+                manufacturer=Web3.to_checksum_address(case.applicant),
+                name=case.questionnaire["company_name"],
+                root_cert_fingerprint=bytes.fromhex(fingerprint),
+                evidence_hash=evidence,
+            )
+            case.licence_id, case.root_cert_fingerprint = licence_id, fingerprint
+            self._move(
+                session,
+                case,
+                action="grant",
+                to=Stage.LICENSED,
+                actor=actor,
+                evidence=[evidence.hex()],
+                note=f"manufacturer licence {licence_id}",
+            )
+            return licence_id
+
+    def reject(self, actor: Actor, application_id: int, *, reason: str) -> None:
+        actor.require(FOUNDATION, "reject an application")
+        if not reason.strip():
+            raise TransitionRefused("a rejection needs its reasons")
+        with transaction(self.sessions) as session:
+            case = self._case(session, application_id)
+            self._require_stage(
+                case, "reject", *(s for s in Stage if s not in (Stage.LICENSED, Stage.REJECTED))
+            )
+            self._move(session, case, action="reject", to=Stage.REJECTED, actor=actor, note=reason)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def export(self, application_id: int) -> dict[str, Any]:
+        """The whole case as JSON: answers, signatures, licence and its timeline."""
+        with self.sessions() as session:
+            return self._export(session, self._case(session, application_id))
+
+    def _export(self, session: Session, case: ManufacturerApplication) -> dict[str, Any]:
+        return {
+            "application": case.id,
+            "applicant": case.applicant,
+            "stage": case.stage,
+            "questionnaire": case.questionnaire,
+            "checklist_version": case.checklist_version,
+            "mou_sha256": case.mou_sha256,
+            "mou_signature": case.mou_signature,
+            "mou_countersignature": case.mou_countersignature,
+            "auditor": case.auditor,
+            "licence_id": case.licence_id,
+            "root_cert_fingerprint": case.root_cert_fingerprint,
+            "timeline": timeline(session, CASE_KIND, case.id),
+        }
