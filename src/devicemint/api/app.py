@@ -1,0 +1,104 @@
+"""The FastAPI application, built from its settings and backends (no global state)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from devicemint.api.auth_routes import router as auth_router
+from devicemint.api.deps import ApiContext, ApiError
+from devicemint.auth.errors import MalformedSignIn, PermissionRefused, SignInRefused
+from devicemint.auth.roles import RoleResolver
+from devicemint.auth.siwe import NONCE_TTL, SESSION_TTL
+from devicemint.config import Settings
+from devicemint.errors import ChainError, DevicemintError, NotFound
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(
+    *,
+    settings: Settings,
+    sessions_factory: sessionmaker[Session],
+    role_resolver: RoleResolver,
+    siwe_domain: str | None = None,
+    siwe_uri: str | None = None,
+    clock: Callable[[], datetime] = _utc_now,
+    session_ttl: timedelta = SESSION_TTL,
+    nonce_ttl: timedelta = NONCE_TTL,
+) -> FastAPI:
+    """The API app.
+
+    `siwe_domain` is the EIP-4361 domain sign-in messages must name (default: host[:port] of
+    `settings.public_base_url`); `siwe_uri`, when given, is the origin their URI must be on.
+    `clock` is injectable so tests can move time.
+    """
+    app = FastAPI(title="devicemint", version="0.1.0", openapi_url="/openapi.json")
+    app.state.devicemint = ApiContext(
+        settings=settings,
+        sessions=sessions_factory,
+        role_resolver=role_resolver,
+        siwe_domain=siwe_domain or urlsplit(settings.public_base_url).netloc,
+        siwe_uri=siwe_uri,
+        chain_id=settings.chain_id,
+        clock=clock,
+        session_ttl=session_ttl,
+        nonce_ttl=nonce_ttl,
+        secure_cookies=settings.public_base_url.startswith("https://"),
+    )
+    _install_error_handlers(app)
+    app.include_router(auth_router)
+    return app
+
+
+def _error(status: int, error: str, detail: object) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse({"error": error, "detail": detail}, status_code=status, headers=headers)
+
+
+# Devicemint errors that reach the API, by the answer they get; the first matching class wins.
+_DOMAIN_ERRORS: tuple[tuple[type[DevicemintError], int, str], ...] = (
+    (MalformedSignIn, 422, "invalid_request"),
+    (SignInRefused, 401, "sign_in_refused"),
+    (PermissionRefused, 403, "forbidden"),
+    (NotFound, 404, "not_found"),
+    (ChainError, 503, "chain_unavailable"),
+)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    """Every error as JSON `{"error": code, "detail": message}`; bad input is never a 500."""
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return _error(exc.status, exc.error, exc.detail)
+
+    @app.exception_handler(DevicemintError)
+    async def domain_error(_: Request, exc: DevicemintError) -> JSONResponse:
+        for cls, status, code in _DOMAIN_ERRORS:
+            if isinstance(exc, cls):
+                return _error(status, code, str(exc))
+        return _error(400, "refused", str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # Location and reason only: the input itself may be a secret.
+        problems = [
+            f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg', 'invalid')}"
+            for err in exc.errors()
+        ]
+        return _error(422, "invalid_request", "; ".join(problems) or "invalid request")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {401: "unauthenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
+        return _error(exc.status_code, code.get(exc.status_code, "error"), exc.detail)
