@@ -172,3 +172,20 @@ def test_issuing_a_nonce_drops_expired_ones(sessions: sessionmaker[Session]) -> 
     with transaction(sessions) as s:
         assert set(s.execute(select(SiweNonce.nonce)).scalars()) == {fresh}
     assert old != fresh
+
+
+def test_of_concurrent_uses_of_one_message_exactly_one_succeeds(sessions: sessionmaker[Session]) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    account = Account.create()
+    text, sig = signed(account, _nonce(sessions))
+
+    def attempt(_: int) -> str:
+        try:
+            return _verify(sessions, text, sig)
+        except SignInRefused:
+            return "refused"
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        outcomes = sorted(pool.map(attempt, range(8)))
+    assert outcomes == [account.address] + ["refused"] * 7
