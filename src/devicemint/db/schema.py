@@ -5,6 +5,7 @@ Domains keep their tables in their own `models` module (on the one `Base` of
 """
 
 import devicemint.auth.models  # noqa: F401  registers the auth tables
+import devicemint.licensing.models  # noqa: F401  registers the committee mirror
 import devicemint.onboarding.models  # noqa: F401  registers the onboarding tables
 from devicemint.db.models import Base
 

@@ -48,6 +48,14 @@ class Actor:
         return self.address.lower() == address.lower()
 
 
+def may_read(actor: Actor, *parties: str | None) -> bool:
+    """Whether an actor may read a case: the foundation and the committee read every case;
+    anyone else only a case it is a party to (applicant, assigned auditor)."""
+    if {FOUNDATION, COMMITTEE} & actor.roles:
+        return True
+    return any(p is not None and actor.is_(p) for p in parties)
+
+
 class Case(Protocol):
     id: int
     stage: str

@@ -28,12 +28,14 @@ from devicemint.chain.tx import TxSender
 from devicemint.db.session import transaction
 from devicemint.errors import DevicemintError, NotFound
 from devicemint.licensing import actions
+from devicemint.onboarding.auditors import AuditorRegistry, AuditScope, checksum
 from devicemint.onboarding.cases import (
+    COMMITTEE,
     FOUNDATION,
     Actor,
     NotPermitted,
     TransitionRefused,
-    auditor_role,
+    may_read,
     move,
     open_case,
     require_stage,
@@ -44,7 +46,6 @@ from devicemint.onboarding.models import ManufacturerApplication, UsedSignatureN
 from devicemint.onboarding.questionnaire import parse_questionnaire
 
 CASE_KIND = "manufacturer"
-HARDWARE_AUDITOR = auditor_role("hardware_security")
 
 
 class Stage(StrEnum):
@@ -69,6 +70,13 @@ _MISSING = {
     Stage.LICENSED: "nothing: the licence is granted",
     Stage.REJECTED: "nothing: the application was rejected",
 }
+_BEFORE_SIGN_OFF = (
+    Stage.INTAKE_SUBMITTED,
+    Stage.CHECKLIST_ISSUED,
+    Stage.MOU_SIGNED,
+    Stage.MOU_COUNTERSIGNED,
+    Stage.STAKED,
+)
 
 
 @dataclass(frozen=True)
@@ -149,10 +157,18 @@ def root_key_fingerprint(csr_pem: bytes) -> str:
 class ManufacturerOnboarding:
     """The manufacturer application's actions; each one is a single database transaction."""
 
-    def __init__(self, *, sessions: sessionmaker[Session], contracts: Contracts, chain_id: int) -> None:
+    def __init__(
+        self,
+        *,
+        sessions: sessionmaker[Session],
+        contracts: Contracts,
+        chain_id: int,
+        auditors: AuditorRegistry,
+    ) -> None:
         self.sessions = sessions
         self.contracts = contracts
         self.chain_id = chain_id
+        self.auditors = auditors
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -324,16 +340,35 @@ class ManufacturerOnboarding:
             )
             return stake
 
-    def approve(self, actor: Actor, application_id: int, *, report_sha256: str, note: str = "") -> None:
-        actor.require(HARDWARE_AUDITOR, "sign off a manufacturer")
+    def assign_auditor(self, actor: Actor, application_id: int, *, auditor: str) -> None:
+        """The foundation names the hardware & security auditor who will sign the applicant off."""
+        actor.require(FOUNDATION, "assign auditors")
+        auditor = checksum(auditor, "auditor address")
+        self.auditors.require(
+            auditor, AuditScope.HARDWARE_SECURITY, f"audit manufacturer application {application_id}"
+        )
         with transaction(self.sessions) as session:
             case = self._case(session, application_id)
+            self._require_stage(case, "assign_auditor", *_BEFORE_SIGN_OFF)
+            case.auditor = auditor
+            self._move(
+                session, case, action="assign_auditor", to=Stage(case.stage), actor=actor, note=auditor
+            )
+
+    def approve(self, actor: Actor, application_id: int, *, report_sha256: str, note: str = "") -> None:
+        with transaction(self.sessions) as session:
+            case = self._case(session, application_id)
+            if case.auditor is None or not actor.is_(case.auditor):
+                raise NotPermitted(
+                    f"{actor.address} may not sign off manufacturer application {case.id}: its auditor is "
+                    f"{case.auditor or 'not yet assigned'}"
+                )
+            self.auditors.require(actor.address, AuditScope.HARDWARE_SECURITY, "sign off a manufacturer")
             self._require_stage(case, "approve", Stage.STAKED)
             if len(report_sha256) != 64:
                 raise TransitionRefused(
                     "the auditor's sign-off needs its report's SHA-256 (64 hex characters)"
                 )
-            case.auditor = actor.address
             self._move(
                 session,
                 case,
@@ -353,7 +388,8 @@ class ManufacturerOnboarding:
         with transaction(self.sessions) as session:
             case = self._case(session, application_id)
             self._require_stage(case, "grant", Stage.AUDITOR_APPROVED)
-            evidence = hashlib.sha256(rfc8785.dumps(self._export(session, case))).digest()
+            anchored = rfc8785.dumps(self._export(session, case))
+            evidence = hashlib.sha256(anchored).digest()
             licence_id = actions.grant_manufacturer_licence(
                 self.contracts,
                 foundation,
@@ -363,6 +399,7 @@ class ManufacturerOnboarding:
                 evidence_hash=evidence,
             )
             case.licence_id, case.root_cert_fingerprint = licence_id, fingerprint
+            case.anchored_case_file = anchored.decode()
             self._move(
                 session,
                 case,
@@ -386,6 +423,25 @@ class ManufacturerOnboarding:
             self._move(session, case, action="reject", to=Stage.REJECTED, actor=actor, note=reason)
 
     # -- reading ----------------------------------------------------------------------------
+
+    def can_read(self, actor: Actor, application_id: int) -> bool:
+        with self.sessions() as session:
+            case = self._case(session, application_id)
+            return may_read(actor, case.applicant, case.auditor)
+
+    def visible_to(self, actor: Actor) -> list[dict[str, Any]]:
+        """The applications an actor may see (see `may_read`)."""
+        with self.sessions() as session:
+            query = select(ManufacturerApplication).order_by(ManufacturerApplication.id)
+            if not ({FOUNDATION, COMMITTEE} & actor.roles):
+                query = query.where(
+                    (ManufacturerApplication.applicant == actor.address)
+                    | (ManufacturerApplication.auditor == actor.address)
+                )
+            return [
+                {"application": c.id, "applicant": c.applicant, "stage": c.stage, "licence_id": c.licence_id}
+                for c in session.scalars(query)
+            ]
 
     def export(self, application_id: int) -> dict[str, Any]:
         """The whole case as JSON: answers, signatures, licence and its timeline."""

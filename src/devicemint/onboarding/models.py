@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import JSON, DateTime, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from devicemint.db.models import Base, utc_now
@@ -26,6 +26,8 @@ class ManufacturerApplication(Base):
     auditor: Mapped[str | None] = mapped_column(String(42))
     licence_id: Mapped[int | None] = mapped_column(Integer)
     root_cert_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    # The canonical case file whose SHA-256 the licence anchors on chain, kept byte for byte.
+    anchored_case_file: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
 
@@ -56,3 +58,77 @@ class UsedSignatureNonce(Base):
     signer: Mapped[str] = mapped_column(String(42), primary_key=True)
     nonce: Mapped[str] = mapped_column(String(78), primary_key=True)
     used_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+
+
+class ApprovedAuditor(Base):
+    """An auditor the foundation approved, with the scopes it may audit in.
+
+    Removing an auditor keeps the row (inactive) so past sign-offs still name who they were.
+    """
+
+    __tablename__ = "approved_auditors"
+
+    address: Mapped[str] = mapped_column(String(42), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    scopes: Mapped[list] = mapped_column(JSON)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    approved_by: Mapped[str] = mapped_column(String(42))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+
+
+class DeviceApplication(Base):
+    """The case file of one hardware design, from dossier to Device License."""
+
+    __tablename__ = "device_applications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    applicant: Mapped[str] = mapped_column(String(42), index=True)
+    manufacturer_licence_id: Mapped[int] = mapped_column(Integer)
+    stage: Mapped[str] = mapped_column(String(32), index=True)
+    model: Mapped[str] = mapped_column(String(100))
+    revision: Mapped[str] = mapped_column(String(100))
+    dossier: Mapped[list] = mapped_column(JSON)
+    design_hash: Mapped[str] = mapped_column(String(64), index=True)
+    # A design change names the device licence of the design it changes.
+    supersedes_licence_id: Mapped[int | None] = mapped_column(Integer)
+    hardware_auditor: Mapped[str | None] = mapped_column(String(42), index=True)
+    cx_auditor: Mapped[str | None] = mapped_column(String(42), index=True)
+    proposal_id: Mapped[int | None] = mapped_column(Integer)
+    licence_id: Mapped[int | None] = mapped_column(Integer)
+    # The canonical case file whose SHA-256 the proposal anchors on chain, kept byte for byte.
+    anchored_case_file: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+
+
+class Certification(Base):
+    """A radio or industrial certification of a design (FCC, CE, ...), with its document."""
+
+    __tablename__ = "certifications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("device_applications.id"), index=True)
+    scheme: Mapped[str] = mapped_column(String(16))
+    identifier: Mapped[str] = mapped_column(String(100))
+    issued_on: Mapped[date] = mapped_column(Date)
+    expires_on: Mapped[date | None] = mapped_column(Date)
+    document_sha256: Mapped[str] = mapped_column(String(64))
+
+
+class AuditRound(Base):
+    """One audit of a device application (hardware & security, or CX); a failed round stays,
+    so the history of failure, remediation and re-audit is kept."""
+
+    __tablename__ = "audit_rounds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("device_applications.id"), index=True)
+    scope: Mapped[str] = mapped_column(String(32))
+    round: Mapped[int] = mapped_column(Integer)
+    auditor: Mapped[str] = mapped_column(String(42))
+    passed: Mapped[bool] = mapped_column(Boolean)
+    # Checklist marks (hardware) or rubric scores and videos (CX), as submitted.
+    results: Mapped[dict] = mapped_column(JSON)
+    report_sha256: Mapped[str] = mapped_column(String(64))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)

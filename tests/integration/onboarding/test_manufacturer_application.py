@@ -27,8 +27,8 @@ from devicemint.db.models import Meta
 from devicemint.licensing import actions
 from devicemint.licensing.registry import ManufacturerStatus, read_manufacturer_licence
 from devicemint.onboarding.cases import FOUNDATION, Actor, NotPermitted, TransitionRefused
+from devicemint.onboarding.auditors import AuditorRegistry
 from devicemint.onboarding.manufacturer import (
-    HARDWARE_AUDITOR,
     ManufacturerOnboarding,
     MouSignature,
     Stage,
@@ -36,6 +36,9 @@ from devicemint.onboarding.manufacturer import (
 from devicemint.onboarding.questionnaire import QuestionnaireInvalid
 
 MOU_SHA = "ab" * 32
+FOUNDATION_ACTOR = Actor(keys.dev_account(keys.DevRole.FOUNDATION).address, frozenset({FOUNDATION}))
+AUDITOR = Actor(keys.dev_account(keys.DevRole.AUDITOR).address)
+CX_AUDITOR = Actor(keys.dev_account(keys.DevRole.COMMITTEE_3).address)
 STAKE = 100_000 * 10**18
 
 ANSWERS = {
@@ -62,8 +65,13 @@ def onboarding(
     settings = Settings(home=tmp_path / "home", node_port=anvil_node.port, database_url=database_url)
     deploy(settings)
     runtime = Runtime.open(settings)
+    auditors = AuditorRegistry(sessions=runtime.sessions)
+    auditors.approve(FOUNDATION_ACTOR, AUDITOR.address, name="Prüfwerk AG", scopes=["hardware_security"])
+    auditors.approve(FOUNDATION_ACTOR, CX_AUDITOR.address, name="UX Lab", scopes=["cx"])
     yield (
-        ManufacturerOnboarding(sessions=runtime.sessions, contracts=runtime.contracts, chain_id=31337),
+        ManufacturerOnboarding(
+            sessions=runtime.sessions, contracts=runtime.contracts, chain_id=31337, auditors=auditors
+        ),
         runtime,
     )
     runtime.sessions.kw["bind"].dispose()
@@ -103,7 +111,7 @@ def test_the_whole_pipeline_to_a_manufacturer_licence(onboarding) -> None:  # ty
     foundation_key = keys.dev_account(keys.DevRole.FOUNDATION)
     applicant = Actor(applicant_key.address)
     foundation = Actor(foundation_key.address, frozenset({FOUNDATION}))
-    auditor = Actor(keys.dev_account(keys.DevRole.AUDITOR).address, frozenset({HARDWARE_AUDITOR}))
+    auditor = AUDITOR
 
     case = flow.submit_intake(applicant, ANSWERS)
     flow.issue_checklist(foundation, case)
@@ -118,6 +126,9 @@ def test_the_whole_pipeline_to_a_manufacturer_licence(onboarding) -> None:  # ty
     actions.stake(contracts, TxSender(w3=runtime.w3, account=applicant_key, chain_id=31337), STAKE)
     assert flow.confirm_stake(applicant, case) == STAKE
 
+    with pytest.raises(NotPermitted, match="its auditor is not yet assigned"):
+        flow.approve(auditor, case, report_sha256="cd" * 32)
+    flow.assign_auditor(foundation, case, auditor=auditor.address)
     flow.approve(auditor, case, report_sha256="cd" * 32, note="all items pass")
     licence_id = flow.grant(foundation, case, foundation=funder, csr_pem=_csr())
 
@@ -132,6 +143,7 @@ def test_the_whole_pipeline_to_a_manufacturer_licence(onboarding) -> None:  # ty
         "sign_mou",
         "countersign_mou",
         "confirm_stake",
+        "assign_auditor",
         "approve",
         "grant",
     ]
@@ -163,10 +175,13 @@ def test_wrong_order_and_wrong_party_are_refused_saying_what_is_missing(onboardi
     stranger_key = Account.create()
     with pytest.raises(NotPermitted, match="only the applicant"):
         flow.sign_mou(Actor(stranger_key.address), case, _sign(flow, stranger_key, case, "manufacturer"))
-    with pytest.raises(NotPermitted, match="needs the auditor:hardware_security role"):
-        flow.approve(
-            Actor(keys.dev_account(5).address, frozenset({"auditor:cx"})), case, report_sha256="cd" * 32
-        )
+    with pytest.raises(NotPermitted, match="not an approved auditor with the hardware_security scope"):
+        flow.assign_auditor(foundation, case, auditor=CX_AUDITOR.address)
+    with pytest.raises(NotPermitted, match="needs the foundation role"):
+        flow.assign_auditor(applicant, case, auditor=AUDITOR.address)
+    flow.assign_auditor(foundation, case, auditor=AUDITOR.address)
+    with pytest.raises(NotPermitted, match="its auditor is 0x"):
+        flow.approve(CX_AUDITOR, case, report_sha256="cd" * 32)
     with pytest.raises(TransitionRefused, match="already has application"):
         flow.submit_intake(applicant, ANSWERS)
 
