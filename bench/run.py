@@ -29,7 +29,7 @@ from devicemint.chain.tx import TxSender
 from devicemint.cli.chain_commands import deploy
 from devicemint.cli.demo_command import onboard_sample_manufacturer
 from devicemint.cli.device_commands import mint_file, release
-from devicemint.cli.runtime import Runtime
+from devicemint.runtime import Runtime
 from devicemint.config import Settings
 from devicemint.db.models import ChainTx
 from devicemint.devices.simulate import simulate_batch

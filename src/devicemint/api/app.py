@@ -14,11 +14,21 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from devicemint.api.auth_routes import router as auth_router
 from devicemint.api.deps import ApiContext, ApiError
+from devicemint.api.licence_routes import router as licence_router
+from devicemint.api.onboarding_routes import router as onboarding_router
 from devicemint.auth.errors import MalformedSignIn, PermissionRefused, SignInRefused
 from devicemint.auth.roles import RoleResolver
 from devicemint.auth.siwe import NONCE_TTL, SESSION_TTL
+from devicemint.chain.tx import TxSender
 from devicemint.config import Settings
-from devicemint.errors import ChainError, DevicemintError, NotFound
+from devicemint.devices.intake import IntakeRejected
+from devicemint.errors import ChainError, DevicemintError, NotFound, UsageError
+from devicemint.onboarding.cases import NotPermitted, TransitionRefused
+from devicemint.onboarding.checklist import ChecklistIncomplete
+from devicemint.onboarding.evidence import EvidenceError
+from devicemint.onboarding.questionnaire import QuestionnaireInvalid
+from devicemint.onboarding.service import Onboarding
+from devicemint.runtime import Runtime
 
 
 def _utc_now() -> datetime:
@@ -35,6 +45,10 @@ def create_app(
     clock: Callable[[], datetime] = _utc_now,
     session_ttl: timedelta = SESSION_TTL,
     nonce_ttl: timedelta = NONCE_TTL,
+    runtime: Runtime | None = None,
+    onboarding: Onboarding | None = None,
+    foundation_signer: TxSender | None = None,
+    minter_signer: TxSender | None = None,
 ) -> FastAPI:
     """The API app.
 
@@ -54,9 +68,15 @@ def create_app(
         session_ttl=session_ttl,
         nonce_ttl=nonce_ttl,
         secure_cookies=settings.public_base_url.startswith("https://"),
+        runtime=runtime,
+        onboarding=onboarding,
+        foundation_signer=foundation_signer,
+        minter_signer=minter_signer,
     )
     _install_error_handlers(app)
     app.include_router(auth_router)
+    app.include_router(onboarding_router)
+    app.include_router(licence_router)
     return app
 
 
@@ -71,6 +91,13 @@ _DOMAIN_ERRORS: tuple[tuple[type[DevicemintError], int, str], ...] = (
     (SignInRefused, 401, "sign_in_refused"),
     (PermissionRefused, 403, "forbidden"),
     (NotFound, 404, "not_found"),
+    (NotPermitted, 403, "forbidden"),
+    (TransitionRefused, 409, "refused"),
+    (IntakeRejected, 422, "invalid_batch"),
+    (UsageError, 422, "invalid_request"),
+    (QuestionnaireInvalid, 422, "invalid_request"),
+    (ChecklistIncomplete, 422, "invalid_request"),
+    (EvidenceError, 422, "invalid_evidence"),
     (ChainError, 503, "chain_unavailable"),
 )
 

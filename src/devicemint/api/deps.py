@@ -21,8 +21,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from devicemint.auth.api_keys import ApiKeyPrincipal, Scope, authenticate_api_key
 from devicemint.auth.roles import Role, RoleResolver
 from devicemint.auth.siwe import session_address
+from devicemint.chain.tx import TxSender
 from devicemint.config import Settings
 from devicemint.db.session import transaction
+from devicemint.onboarding.service import Onboarding
+from devicemint.runtime import Runtime
 
 SESSION_COOKIE = "devicemint_session"
 
@@ -59,6 +62,12 @@ class ApiContext:
     session_ttl: timedelta
     nonce_ttl: timedelta
     secure_cookies: bool
+    # The chain deployment and the domains over it; None on a server without one.
+    runtime: Runtime | None = None
+    onboarding: Onboarding | None = None
+    # Keys the server signs with, only for the party that owns them (see each route).
+    foundation_signer: TxSender | None = None
+    minter_signer: TxSender | None = None
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

@@ -21,11 +21,11 @@ from devicemint.cli.device_commands import (
     progress_bar,
     release,
 )
-from devicemint.cli.runtime import Runtime
 from devicemint.config import Settings
 from devicemint.devices.simulate import simulate_batch
 from devicemint.devices.verify import Verifier
 from devicemint.licensing import actions
+from devicemint.runtime import Runtime
 
 console = Console()
 

@@ -8,19 +8,19 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from devicemint.chain import keys
-from devicemint.chain.tx import TxSender, sender_lock
-from devicemint.cli.runtime import Runtime
+from devicemint.chain.tx import TxSender
 from devicemint.config import Settings
-from devicemint.devices.intake import Intake, IntakeRejected
-from devicemint.devices.minting import Minter, MintReport
+from devicemint.devices.intake import IntakeRejected
+from devicemint.devices.minting import MintReport, mint_batch_file
 from devicemint.devices.simulate import simulate_batch
 from devicemint.devices.verify import Standing, Verification, Verifier
-from devicemint.errors import ConfigError, DevicemintError, NotFound, UsageError
-from devicemint.licensing.registry import published_firmware, read_minting_licence
+from devicemint.errors import ConfigError, NotFound, UsageError
+from devicemint.licensing.registry import published_firmware
+from devicemint.runtime import Runtime
 
 console = Console()
 factory_app = typer.Typer(help="Factory tools.", no_args_is_help=True)
@@ -106,73 +106,56 @@ def release(runtime: Runtime, device_licence_id: int, version: str | None) -> tu
 
 
 def mint_file(
-    runtime: Runtime, path: Path, device_licence_id: int, *, dry_run: bool, as_json: bool = False
+    runtime: Runtime,
+    path: Path,
+    device_licence_id: int,
+    *,
+    dry_run: bool,
+    as_json: bool = False,
+    design_hash: str | None = None,
 ) -> MintReport | None:
     """Validate a batch file and, unless dry-run, mint it; resumable by calling it again."""
     settings = runtime.settings
-    licence = read_minting_licence(runtime.contracts, device_licence_id)
-    refusal = licence.refusal()
-    if refusal:
-        raise DevicemintError(f"cannot mint under device licence {device_licence_id}: {refusal}")
     account = keys.load_signer(settings, keys.DevRole.MANUFACTURER, chain_id=settings.chain_id)
-    intake = Intake(
-        sessions=runtime.sessions,
-        contracts=runtime.contracts,
-        licence=licence,
-        domain=runtime.domain,
-        uri=runtime.batch_uri,
-        today=date.today(),
-        workers=settings.intake_workers,
-    )
-    with sender_lock(settings.home, account.address), progress_bar() as progress:
-        task = progress.add_task("validating", total=None)
-        ingested = intake.run(path, dry_run=dry_run, on_progress=lambda n: progress.update(task, completed=n))
-        progress.update(task, total=ingested.device_count, completed=ingested.device_count)
-        if dry_run:
-            # A file taken in before was validated then; it is not validated against itself again.
-            state = f"already taken in as batch {ingested.batch_id}" if ingested.already_ingested else "valid"
-            _say(
-                as_json,
-                {
-                    "valid": True,
-                    "already_ingested": ingested.already_ingested,
-                    "devices": ingested.device_count,
-                    "merkle_root": ingested.merkle_root,
-                },
-                f"{path}: {ingested.device_count} devices {state}; Merkle root {ingested.merkle_root} (dry run)",
-            )
-            return None
-        minter = Minter(
-            sessions=runtime.sessions,
-            contracts=runtime.contracts,
+    with progress_bar() as progress:
+        validating = progress.add_task("validating", total=None)
+        minting: list[TaskID] = []
+
+        def minted(n: int, total: int) -> None:
+            if not minting:
+                progress.update(validating, total=total, completed=total)
+                minting.append(progress.add_task("minting", total=total))
+            progress.update(minting[0], completed=n)
+
+        run = mint_batch_file(
+            runtime,
+            path,
+            device_licence_id,
             sender=TxSender(w3=runtime.w3, account=account, chain_id=settings.chain_id),
-            chunk_size=settings.mint_chunk_size,
-            max_in_flight=settings.max_in_flight,
+            dry_run=dry_run,
+            design_hash=design_hash,
+            on_validated=lambda n: progress.update(validating, completed=n),
+            on_minted=minted,
         )
-        task = progress.add_task("minting", total=ingested.device_count)
-        assert ingested.batch_id is not None
-        report = minter.mint(
-            ingested.batch_id,
-            recipient=licence.device.holder,
-            on_progress=lambda n: progress.update(task, completed=n),
+        count = run.intake.device_count
+        progress.update(validating, total=count, completed=count)
+    summary = run.as_dict()
+    if run.report is None:
+        # A file taken in before was validated then; it is not validated against itself again.
+        state = f"already taken in as batch {run.intake.batch_id}" if run.intake.already_ingested else "valid"
+        _say(
+            as_json,
+            summary,
+            f"{path}: {count} devices {state}; Merkle root {run.intake.merkle_root} (dry run)",
         )
-    per_device = report.gas_used / report.minted_now if report.minted_now else 0
+        return None
+    report = run.report
     _say(
         as_json,
-        {
-            "batch": report.chain_batch_id,
-            "devices": report.device_count,
-            "minted_now": report.minted_now,
-            "already_minted": report.already_minted,
-            "transactions": report.transactions,
-            "gas_used": report.gas_used,
-            "gas_per_device": round(per_device),
-            "merkle_root": ingested.merkle_root,
-            "recovered_transactions": report.recovered_transactions,
-            "seconds": round(report.seconds, 3),
-        },
+        summary,
         f"batch {report.chain_batch_id}: {report.minted_now} minted now, {report.already_minted} already minted, "
-        f"{report.transactions} transactions, {per_device:,.0f} gas per device, root {ingested.merkle_root}",
+        f"{report.transactions} transactions, {summary['gas_per_device']:,} gas per device, "
+        f"root {run.intake.merkle_root}",
     )
     return report
 
@@ -189,12 +172,17 @@ def mint_command(
     file: Path = typer.Argument(..., help="Factory batch file (.csv or .jsonl)."),
     device_licence: int = typer.Option(..., "--device-licence", min=1),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate only; store and mint nothing."),
+    design_hash: str | None = typer.Option(
+        None,
+        "--design-hash",
+        help="The design the factory built (0x...); refused unless it is the licence's.",
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Validate a factory batch and mint its certificates (re-run to resume after a crash)."""
     runtime = Runtime.open(ctx.obj)
     try:
-        mint_file(runtime, file, device_licence, dry_run=dry_run, as_json=as_json)
+        mint_file(runtime, file, device_licence, dry_run=dry_run, as_json=as_json, design_hash=design_hash)
     except IntakeRejected as exc:
         if as_json:
             print(

@@ -14,7 +14,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from pathlib import Path
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -23,11 +24,20 @@ from web3.exceptions import ContractLogicError
 
 from devicemint.chain.calldata import encode_call
 from devicemint.chain.deployments import Contracts
-from devicemint.chain.tx import Outcome, SignedTx, TransactionReverted, TxSender, explain_revert
+from devicemint.chain.tx import (
+    Outcome,
+    SignedTx,
+    TransactionReverted,
+    TxSender,
+    explain_revert,
+    sender_lock,
+)
 from devicemint.db.models import Batch, Certificate, ChainTx
 from devicemint.db.session import transaction
-from devicemint.devices.intake import chain_conflicts
-from devicemint.errors import ChainError
+from devicemint.devices.intake import Intake, IntakeResult, chain_conflicts
+from devicemint.errors import ChainError, DevicemintError
+from devicemint.licensing.registry import read_minting_licence
+from devicemint.runtime import Runtime
 
 # Gas limits are upper bounds, not estimates: estimating would execute every chunk twice.
 # Unused gas is not charged. Measured use is ~25,000 per device (see bench/).
@@ -361,3 +371,92 @@ class Minter:
             session.execute(
                 update(Batch).where(Batch.id == batch_id).values(status="minted", minted_at=datetime.now(UTC))
             )
+
+
+@dataclass(frozen=True)
+class BatchRun:
+    """A factory file taken in and, unless it was a dry run, minted."""
+
+    intake: IntakeResult
+    report: MintReport | None
+
+    def as_dict(self) -> dict[str, object]:
+        ingested, report = self.intake, self.report
+        if report is None:
+            return {
+                "valid": True,
+                "already_ingested": ingested.already_ingested,
+                "devices": ingested.device_count,
+                "merkle_root": ingested.merkle_root,
+            }
+        per_device = report.gas_used / report.minted_now if report.minted_now else 0
+        return {
+            "batch": report.chain_batch_id,
+            "devices": report.device_count,
+            "minted_now": report.minted_now,
+            "already_minted": report.already_minted,
+            "transactions": report.transactions,
+            "gas_used": report.gas_used,
+            "gas_per_device": round(per_device),
+            "merkle_root": ingested.merkle_root,
+            "recovered_transactions": report.recovered_transactions,
+            "seconds": round(report.seconds, 3),
+        }
+
+
+def mint_batch_file(
+    runtime: Runtime,
+    path: Path,
+    device_licence_id: int,
+    *,
+    sender: TxSender,
+    dry_run: bool,
+    design_hash: str | None = None,
+    on_validated: Callable[[int], None] | None = None,
+    on_minted: Callable[[int, int], None] | None = None,
+) -> BatchRun:
+    """Validate a factory file and, unless `dry_run`, mint it; calling it again resumes.
+
+    `design_hash`, when the factory states which design it built, must be the licence's: a
+    device of a changed design needs the licence of that design.
+    """
+    settings = runtime.settings
+    licence = read_minting_licence(runtime.contracts, device_licence_id)
+    refusal = licence.refusal()
+    if refusal:
+        raise DevicemintError(f"cannot mint under device licence {device_licence_id}: {refusal}")
+    if design_hash is not None:
+        stated = design_hash.lower().removeprefix("0x")
+        licensed = licence.device.design_hash.hex()
+        if stated != licensed:
+            raise DevicemintError(
+                f"design 0x{stated} is not the design of device licence {device_licence_id} (0x{licensed}); "
+                "devices of a changed design are minted under that design's own licence"
+            )
+    intake = Intake(
+        sessions=runtime.sessions,
+        contracts=runtime.contracts,
+        licence=licence,
+        domain=runtime.domain,
+        uri=runtime.batch_uri,
+        today=date.today(),
+        workers=settings.intake_workers,
+    )
+    with sender_lock(settings.home, sender.account.address):
+        ingested = intake.run(path, dry_run=dry_run, on_progress=on_validated)
+        if dry_run:
+            return BatchRun(intake=ingested, report=None)
+        assert ingested.batch_id is not None
+        minter = Minter(
+            sessions=runtime.sessions,
+            contracts=runtime.contracts,
+            sender=sender,
+            chunk_size=settings.mint_chunk_size,
+            max_in_flight=settings.max_in_flight,
+        )
+        report = minter.mint(
+            ingested.batch_id,
+            recipient=licence.device.holder,
+            on_progress=(lambda n: on_minted(n, ingested.device_count)) if on_minted else None,
+        )
+    return BatchRun(intake=ingested, report=report)

@@ -443,6 +443,14 @@ class ManufacturerOnboarding:
                 for c in session.scalars(query)
             ]
 
+    def anchored_case_file(self, application_id: int) -> bytes:
+        """The exact bytes whose SHA-256 the manufacturer licence carries on chain."""
+        with self.sessions() as session:
+            case = self._case(session, application_id)
+            if case.anchored_case_file is None:
+                raise NotFound(f"manufacturer application {case.id} has no licence yet")
+            return case.anchored_case_file.encode()
+
     def export(self, application_id: int) -> dict[str, Any]:
         """The whole case as JSON: answers, signatures, licence and its timeline."""
         with self.sessions() as session:

@@ -12,7 +12,7 @@ from devicemint.chain import keys
 from devicemint.chain.deploy import Deployment
 from devicemint.chain.tx import TransactionReverted, TxSender
 from devicemint.cli.device_commands import mint_file, release
-from devicemint.cli.runtime import bind_database, open_database
+from devicemint.runtime import bind_database, open_database
 from devicemint.config import Settings
 from devicemint.db.models import Batch, Certificate, Document
 from devicemint.devices.intake import Intake, IntakeRejected

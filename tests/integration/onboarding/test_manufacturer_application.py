@@ -21,7 +21,7 @@ from devicemint.chain import keys
 from devicemint.chain.node import LocalNode
 from devicemint.chain.tx import TxSender
 from devicemint.cli.chain_commands import deploy
-from devicemint.cli.runtime import Runtime
+from devicemint.runtime import Runtime
 from devicemint.config import Settings
 from devicemint.db.models import Meta
 from devicemint.licensing import actions
