@@ -423,7 +423,7 @@ def vote_transaction(
     domain: Domain, principal: Reader, application_id: ApplicationId, support: bool
 ) -> dict[str, Any]:
     _readable_device(domain, principal, application_id)
-    return domain.devices.vote_call(application_id, support=support)
+    return domain.devices.vote_call(application_id, support=support, voter=principal.address)
 
 
 class VoteIn(_Body):

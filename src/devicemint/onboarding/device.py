@@ -449,21 +449,32 @@ class DeviceOnboarding:
             )
             return case.proposal_id
 
-    def vote_call(self, application_id: int, *, support: bool) -> dict[str, Any]:
-        """The transaction a committee member's wallet signs to vote (to, data, chain id)."""
+    def vote_call(self, application_id: int, *, support: bool, voter: str | None = None) -> dict[str, Any]:
+        """The transaction a committee member's wallet signs to vote: to, data, chain id and, for a
+        `voter` whose vote the contract would take now, a gas limit (the vote that reaches quorum
+        issues the licence, which costs several times a plain vote)."""
         with self.sessions() as session:
             case = self._case(session, application_id)
             if case.proposal_id is None:
                 raise TransitionRefused(
                     f"device application {case.id} has no proposal yet; {_MISSING[Stage(case.stage)]}"
                 )
-            call = self.contracts.device_license.functions.vote(case.proposal_id, support)
-            return {
-                "to": self.contracts.device_license.address,
-                "data": call._encode_transaction_data(),
-                "chain_id": self.w3.eth.chain_id,
-                "proposal_id": case.proposal_id,
-            }
+            proposal_id = case.proposal_id
+        to = self.contracts.device_license.address
+        data = self.contracts.device_license.functions.vote(proposal_id, support)._encode_transaction_data()
+        gas = None
+        if voter is not None and Web3.is_address(voter):
+            try:
+                gas = int(self.w3.eth.estimate_gas({"from": voter, "to": to, "data": data}) * 1.25) + 10_000
+            except ContractLogicError:
+                gas = None  # the contract would refuse this voter now; casting says why
+        return {
+            "to": to,
+            "data": data,
+            "chain_id": self.w3.eth.chain_id,
+            "proposal_id": proposal_id,
+            "gas": gas,
+        }
 
     def cast_vote(
         self, actor: Actor, application_id: int, *, signed_transaction: str, reason: str = ""
@@ -505,12 +516,17 @@ class DeviceOnboarding:
     def vote(
         self, actor: Actor, application_id: int, *, voter: TxSender, support: bool, reason: str = ""
     ) -> str:
-        """Sign a vote with the member's key and cast it (the CLI's way)."""
-        call = self.vote_call(application_id, support=support)
+        """Sign a vote with the member's own key and cast it (the CLI's way)."""
+        call = self.vote_call(application_id, support=support, voter=voter.account.address)
         signed = voter.sign_data(
-            to=call["to"], data=bytes.fromhex(call["data"][2:]), nonce=voter.next_nonce(), gas=300_000
+            to=call["to"],
+            data=bytes.fromhex(call["data"][2:]),
+            nonce=voter.next_nonce(),
+            gas=call["gas"] or 500_000,
         )
-        return self.cast_vote(actor, application_id, signed_transaction=signed.raw.hex(), reason=reason)
+        return self.cast_vote(
+            actor, application_id, signed_transaction="0x" + signed.raw.hex(), reason=reason
+        )
 
     def sync(self, actor: Actor, application_id: int) -> str:
         """Bring the case up to the chain: votes cast from any wallet, quorum, rejection, or a
