@@ -15,9 +15,9 @@ from devicemint.chain.node import LocalNode
 from devicemint.cli.chain_commands import deploy
 from devicemint.cli.demo_command import onboard_sample_manufacturer
 from devicemint.cli.device_commands import DEV_KEYSTORE_PASSPHRASE, release
-from devicemint.runtime import Runtime
 from devicemint.config import Settings
 from devicemint.devices.simulate import simulate_batch
+from devicemint.runtime import Runtime
 
 
 @dataclass

@@ -12,7 +12,6 @@ from devicemint.chain import keys
 from devicemint.chain.deploy import Deployment
 from devicemint.chain.tx import TransactionReverted, TxSender
 from devicemint.cli.device_commands import mint_file, release
-from devicemint.runtime import bind_database, open_database
 from devicemint.config import Settings
 from devicemint.db.models import Batch, Certificate, Document
 from devicemint.devices.intake import Intake, IntakeRejected
@@ -21,6 +20,7 @@ from devicemint.devices.minting import Minter
 from devicemint.devices.verify import Standing, Verifier
 from devicemint.errors import ConfigError, DevicemintError, NotFound
 from devicemint.licensing.registry import read_minting_licence
+from devicemint.runtime import bind_database, open_database
 
 from .conftest import Programme, read_rows, write_rows
 

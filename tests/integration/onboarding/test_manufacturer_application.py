@@ -21,19 +21,19 @@ from devicemint.chain import keys
 from devicemint.chain.node import LocalNode
 from devicemint.chain.tx import TxSender
 from devicemint.cli.chain_commands import deploy
-from devicemint.runtime import Runtime
 from devicemint.config import Settings
 from devicemint.db.models import Meta
 from devicemint.licensing import actions
 from devicemint.licensing.registry import ManufacturerStatus, read_manufacturer_licence
-from devicemint.onboarding.cases import FOUNDATION, Actor, NotPermitted, TransitionRefused
 from devicemint.onboarding.auditors import AuditorRegistry
+from devicemint.onboarding.cases import FOUNDATION, Actor, NotPermitted, TransitionRefused
 from devicemint.onboarding.manufacturer import (
     ManufacturerOnboarding,
     MouSignature,
     Stage,
 )
 from devicemint.onboarding.questionnaire import QuestionnaireInvalid
+from devicemint.runtime import Runtime
 
 MOU_SHA = "ab" * 32
 FOUNDATION_ACTOR = Actor(keys.dev_account(keys.DevRole.FOUNDATION).address, frozenset({FOUNDATION}))
