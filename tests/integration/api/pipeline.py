@@ -309,7 +309,10 @@ class Pipeline:
         call = member.get(f"/device-applications/{case}/vote-transaction", params={"support": support})
         sender = member.sender(self.runtime)
         signed_tx = sender.sign_data(
-            to=call["to"], data=bytes.fromhex(call["data"][2:]), nonce=sender.next_nonce(), gas=call["gas"]
+            to=call["to"],
+            data=bytes.fromhex(call["data"][2:]),
+            nonce=sender.next_nonce(),
+            gas=call["gas"] or 300_000,
         )
         return member.post(
             f"/device-applications/{case}/votes",
