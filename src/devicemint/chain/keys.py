@@ -30,6 +30,7 @@ class DevRole(IntEnum):
     COMMITTEE_3 = 4
     AUDITOR = 5
     OWNER = 6
+    CX_AUDITOR = 7
     TREASURY = 9
 
 

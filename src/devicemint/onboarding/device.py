@@ -511,6 +511,7 @@ class DeviceOnboarding:
         if receipt["status"] != 1:
             raise TransitionRefused(f"the vote reverted in transaction {tx_hash}")
         self._record_votes(application_id, reasons={tx_hash: reason})
+        self.sync(actor, application_id)  # this vote may have reached quorum or rejected it
         return tx_hash
 
     def vote(
