@@ -7,10 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
@@ -34,28 +30,12 @@ from devicemint.onboarding.manufacturer import (
 )
 from devicemint.onboarding.questionnaire import QuestionnaireInvalid
 from devicemint.runtime import Runtime
+from tests.integration.api.pipeline import ANSWERS, STAKE, csr_pem
 
 MOU_SHA = "ab" * 32
 FOUNDATION_ACTOR = Actor(keys.dev_account(keys.DevRole.FOUNDATION).address, frozenset({FOUNDATION}))
 AUDITOR = Actor(keys.dev_account(keys.DevRole.AUDITOR).address)
 CX_AUDITOR = Actor(keys.dev_account(keys.DevRole.COMMITTEE_3).address)
-STAKE = 100_000 * 10**18
-
-ANSWERS = {
-    "company_name": "Nordlicht Telematik GmbH",
-    "legal_entity_id": "HRB 123456",
-    "jurisdiction": "DE",
-    "website": "https://nordlicht.example",
-    "contacts": [{"name": "Ada Berg", "email": "ada@nordlicht.example", "role": "CTO"}],
-    "device": {
-        "name": "NL-1",
-        "type": "obd-dongle",
-        "connectivity": ["lte-m", "bluetooth"],
-        "secure_element": "NXP SE050",
-        "target_markets": ["DE", "AT"],
-        "expected_units_first_year": 20000,
-    },
-}
 
 
 @pytest.fixture
@@ -95,16 +75,6 @@ def _sign(
     return MouSignature(mou_sha256=mou, nonce=nonce, deadline=deadline, signature=signature)
 
 
-def _csr() -> bytes:
-    key = ec.generate_private_key(ec.SECP256R1())
-    csr = (
-        x509.CertificateSigningRequestBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Nordlicht Telematik GmbH")]))
-        .sign(key, hashes.SHA256())
-    )
-    return csr.public_bytes(serialization.Encoding.PEM)
-
-
 def test_the_whole_pipeline_to_a_manufacturer_licence(onboarding) -> None:  # type: ignore[no-untyped-def]
     flow, runtime = onboarding
     applicant_key = keys.dev_account(keys.DevRole.OWNER)
@@ -130,7 +100,9 @@ def test_the_whole_pipeline_to_a_manufacturer_licence(onboarding) -> None:  # ty
         flow.approve(auditor, case, report_sha256="cd" * 32)
     flow.assign_auditor(foundation, case, auditor=auditor.address)
     flow.approve(auditor, case, report_sha256="cd" * 32, note="all items pass")
-    licence_id = flow.grant(foundation, case, foundation=funder, csr_pem=_csr())
+    licence_id = flow.grant(
+        foundation, case, foundation=funder, csr_pem=csr_pem(ANSWERS["company_name"]).encode()
+    )
 
     licence = read_manufacturer_licence(contracts, licence_id)
     assert licence.holder == applicant_key.address and licence.status is ManufacturerStatus.ACTIVE
