@@ -1,0 +1,45 @@
+"""The API as `devicemint serve` runs it: over the configured chain, database and evidence store,
+signing only with keys this machine holds."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from devicemint.api.app import create_app
+from devicemint.auth.roles import ChainRoleResolver
+from devicemint.chain import keys
+from devicemint.chain.tx import TxSender
+from devicemint.config import Settings
+from devicemint.onboarding.service import Onboarding
+from devicemint.runtime import Runtime
+
+
+def build_app(settings: Settings) -> FastAPI:
+    """The app with every domain wired in; roles come from the chain and the auditor registry."""
+    runtime = Runtime.open(settings)
+    onboarding = Onboarding.open(runtime)
+    contracts = runtime.contracts
+    return create_app(
+        settings=settings,
+        sessions_factory=runtime.sessions,
+        role_resolver=ChainRoleResolver(
+            manufacturer_license=contracts.manufacturer_license,
+            device_license=contracts.device_license,
+            is_auditor=onboarding.auditors.scopes_of,
+        ),
+        runtime=runtime,
+        onboarding=onboarding,
+        foundation_signer=server_signer(runtime, keys.DevRole.FOUNDATION),
+        minter_signer=server_signer(runtime, keys.DevRole.MANUFACTURER),
+    )
+
+
+def server_signer(runtime: Runtime, role: keys.DevRole) -> TxSender | None:
+    """The key the server signs with for `role`: the dev account on 31337, else the one
+    configured key. None when no key is configured, so a read-only server (verification,
+    licences, case files) still starts; a configured key that cannot be used is an error."""
+    settings = runtime.settings
+    if settings.key_file is None and not settings.is_local_chain:
+        return None
+    account = keys.load_signer(settings, role, chain_id=settings.chain_id)
+    return TxSender(w3=runtime.w3, account=account, chain_id=settings.chain_id)
