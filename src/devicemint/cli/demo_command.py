@@ -18,6 +18,7 @@ from devicemint.cli.device_commands import (
     progress_bar,
     release,
 )
+from devicemint.cli.onboarding_commands import serve_command
 from devicemint.config import Settings
 from devicemint.devices.simulate import simulate_batch
 from devicemint.devices.verify import Verifier
@@ -92,13 +93,13 @@ def demo_command(
     devices: int = typer.Option(1000, "--devices", min=1, help="How many simulated devices to mint."),
     no_serve: bool = typer.Option(False, "--no-serve", help="End after the verification."),
 ) -> None:
-    """Local chain, contracts, a licensed sample manufacturer, N minted devices, one verification."""
-    code = run_demo(ctx.obj, devices=devices)
+    """Local chain, contracts, the sample manufacturer through every onboarding stage, N minted
+    devices, one verification; then the API on http://127.0.0.1:8000 until Ctrl-C."""
+    settings: Settings = ctx.obj
+    code = run_demo(settings, devices=devices)
     if not no_serve:
-        console.print(
-            "\nThe portal and API arrive with later issues; nothing to serve yet. "
-            "Stop the chain with `devicemint node stop`."
-        )
+        serve_command(ctx, host="127.0.0.1", port=8000)
+        console.print("The chain keeps running; stop it with `devicemint node stop`.")
     raise typer.Exit(code)
 
 
