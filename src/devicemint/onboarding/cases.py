@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from devicemint.db.models import utc_now
 from devicemint.errors import DevicemintError
+from devicemint.onboarding.evidence import EvidenceKind, EvidenceStore
 from devicemint.onboarding.models import CaseEvent
 
 FOUNDATION = "foundation"
@@ -54,6 +56,20 @@ def may_read(actor: Actor, *parties: str | None) -> bool:
     if {FOUNDATION, COMMITTEE} & actor.roles:
         return True
     return any(p is not None and actor.is_(p) for p in parties)
+
+
+def require_evidence(
+    store: EvidenceStore, hashes: Iterable[str], what: str, kind: EvidenceKind | None = None
+) -> None:
+    """Every hash must name evidence already in the store (of `kind`, when given): a decision
+    anchors only documents anyone with access can fetch and check."""
+    for sha256 in hashes:
+        if not store.exists(sha256):
+            raise TransitionRefused(f"{what}: no evidence {sha256} in the store; upload it first")
+        if kind is not None and (found := store.info(sha256).kind) is not kind:
+            raise TransitionRefused(
+                f"{what}: evidence {sha256} was uploaded as {found.value}, not {kind.value}"
+            )
 
 
 class Case(Protocol):

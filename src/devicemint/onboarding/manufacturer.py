@@ -38,10 +38,12 @@ from devicemint.onboarding.cases import (
     may_read,
     move,
     open_case,
+    require_evidence,
     require_stage,
     timeline,
 )
 from devicemint.onboarding.checklist import CURRENT_VERSION, load_checklist
+from devicemint.onboarding.evidence import EvidenceKind, EvidenceStore
 from devicemint.onboarding.models import ManufacturerApplication, UsedSignatureNonce
 from devicemint.onboarding.questionnaire import parse_questionnaire
 
@@ -164,8 +166,10 @@ class ManufacturerOnboarding:
         contracts: Contracts,
         chain_id: int,
         auditors: AuditorRegistry,
+        evidence: EvidenceStore,
     ) -> None:
         self.sessions = sessions
+        self.evidence = evidence
         self.contracts = contracts
         self.chain_id = chain_id
         self.auditors = auditors
@@ -281,6 +285,7 @@ class ManufacturerOnboarding:
         session.add(UsedSignatureNonce(signer=actor.address, nonce=str(signed.nonce)))
 
     def sign_mou(self, actor: Actor, application_id: int, signed: MouSignature) -> None:
+        require_evidence(self.evidence, [signed.mou_sha256], "the MOU", EvidenceKind.MOU)
         with transaction(self.sessions) as session:
             case = self._case(session, application_id)
             self._require_applicant(case=case, actor=actor, action="sign the MOU")
@@ -365,10 +370,9 @@ class ManufacturerOnboarding:
                 )
             self.auditors.require(actor.address, AuditScope.HARDWARE_SECURITY, "sign off a manufacturer")
             self._require_stage(case, "approve", Stage.STAKED)
-            if len(report_sha256) != 64:
-                raise TransitionRefused(
-                    "the auditor's sign-off needs its report's SHA-256 (64 hex characters)"
-                )
+            require_evidence(
+                self.evidence, [report_sha256], "the auditor's sign-off", EvidenceKind.AUDIT_REPORT
+            )
             self._move(
                 session,
                 case,

@@ -37,6 +37,7 @@ class Onboarding:
                 contracts=runtime.contracts,
                 chain_id=runtime.settings.chain_id,
                 auditors=auditors,
+                evidence=store,
             ),
             devices=DeviceOnboarding(
                 sessions=runtime.sessions,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,16 +25,21 @@ from devicemint.licensing import actions
 from devicemint.licensing.registry import ManufacturerStatus, read_manufacturer_licence
 from devicemint.onboarding.auditors import AuditorRegistry
 from devicemint.onboarding.cases import FOUNDATION, Actor, NotPermitted, TransitionRefused
+from devicemint.onboarding.evidence import EvidenceKind, LocalEvidenceStore
 from devicemint.onboarding.manufacturer import (
     ManufacturerOnboarding,
     MouSignature,
     Stage,
 )
 from devicemint.onboarding.questionnaire import QuestionnaireInvalid
+from devicemint.onboarding.samples import sample_pdf
 from devicemint.runtime import Runtime
 from tests.integration.api.pipeline import ANSWERS, STAKE, csr_pem
 
-MOU_SHA = "ab" * 32
+MOU = sample_pdf("Memorandum of Understanding (test)")
+MOU_SHA = hashlib.sha256(MOU).hexdigest()
+REPORT = sample_pdf("factory audit report (test)")
+REPORT_SHA = hashlib.sha256(REPORT).hexdigest()
 FOUNDATION_ACTOR = Actor(keys.dev_account(keys.DevRole.FOUNDATION).address, frozenset({FOUNDATION}))
 AUDITOR = Actor(keys.dev_account(keys.DevRole.AUDITOR).address)
 CX_AUDITOR = Actor(keys.dev_account(keys.DevRole.COMMITTEE_3).address)
@@ -46,11 +53,18 @@ def onboarding(
     deploy(settings)
     runtime = Runtime.open(settings)
     auditors = AuditorRegistry(sessions=runtime.sessions)
+    evidence = LocalEvidenceStore(tmp_path / "evidence")
+    evidence.put(io.BytesIO(MOU), kind=EvidenceKind.MOU, filename="mou.pdf")
+    evidence.put(io.BytesIO(REPORT), kind=EvidenceKind.AUDIT_REPORT, filename="report.pdf")
     auditors.approve(FOUNDATION_ACTOR, AUDITOR.address, name="Prüfwerk AG", scopes=["hardware_security"])
     auditors.approve(FOUNDATION_ACTOR, CX_AUDITOR.address, name="UX Lab", scopes=["cx"])
     yield (
         ManufacturerOnboarding(
-            sessions=runtime.sessions, contracts=runtime.contracts, chain_id=31337, auditors=auditors
+            sessions=runtime.sessions,
+            contracts=runtime.contracts,
+            chain_id=31337,
+            auditors=auditors,
+            evidence=evidence,
         ),
         runtime,
     )
@@ -97,9 +111,9 @@ def test_the_whole_pipeline_to_a_manufacturer_licence(onboarding) -> None:  # ty
     assert flow.confirm_stake(applicant, case) == STAKE
 
     with pytest.raises(NotPermitted, match="its auditor is not yet assigned"):
-        flow.approve(auditor, case, report_sha256="cd" * 32)
+        flow.approve(auditor, case, report_sha256=REPORT_SHA)
     flow.assign_auditor(foundation, case, auditor=auditor.address)
-    flow.approve(auditor, case, report_sha256="cd" * 32, note="all items pass")
+    flow.approve(auditor, case, report_sha256=REPORT_SHA, note="all items pass")
     licence_id = flow.grant(
         foundation, case, foundation=funder, csr_pem=csr_pem(ANSWERS["company_name"]).encode()
     )
@@ -153,7 +167,7 @@ def test_wrong_order_and_wrong_party_are_refused_saying_what_is_missing(onboardi
         flow.assign_auditor(applicant, case, auditor=AUDITOR.address)
     flow.assign_auditor(foundation, case, auditor=AUDITOR.address)
     with pytest.raises(NotPermitted, match="its auditor is 0x"):
-        flow.approve(CX_AUDITOR, case, report_sha256="cd" * 32)
+        flow.approve(CX_AUDITOR, case, report_sha256=REPORT_SHA)
     with pytest.raises(TransitionRefused, match="already has application"):
         flow.submit_intake(applicant, ANSWERS)
 
@@ -177,6 +191,12 @@ def test_mou_signatures_are_bound_single_use_and_expire(onboarding) -> None:  # 
     with pytest.raises(NotPermitted):
         flow.sign_mou(applicant, case, wrong_case)
 
+    with pytest.raises(
+        TransitionRefused, match=f"the MOU: no evidence {'ef' * 32} in the store; upload it first"
+    ):
+        flow.sign_mou(applicant, case, _sign(flow, applicant_key, case, "manufacturer", mou="ef" * 32))
+    with pytest.raises(TransitionRefused, match="was uploaded as audit_report, not mou"):
+        flow.sign_mou(applicant, case, _sign(flow, applicant_key, case, "manufacturer", mou=REPORT_SHA))
     good = _sign(flow, applicant_key, case, "manufacturer", nonce=7)
     flow.sign_mou(applicant, case, good)
     flow.reject(Actor(keys.dev_account(0).address, frozenset({FOUNDATION})), case, reason="test")
