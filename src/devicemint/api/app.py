@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -35,6 +36,19 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+class ErrorOut(BaseModel):
+    """The body of every refusal, whatever its status (see `_install_error_handlers`)."""
+
+    error: str = Field(description="A stable code: invalid_request, unauthenticated, forbidden, ...")
+    detail: str = Field(description="What was wrong, written for the person who sent it.")
+
+
+# Documented for every route, in place of FastAPI's default 422 body (which this API never sends).
+_ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    "4XX": {"model": ErrorOut, "description": "Refused: the error code and the reason."},
+}
+
+
 def create_app(
     *,
     settings: Settings,
@@ -56,7 +70,9 @@ def create_app(
     `settings.public_base_url`); `siwe_uri`, when given, is the origin their URI must be on.
     `clock` is injectable so tests can move time.
     """
-    app = FastAPI(title="devicemint", version="0.1.0", openapi_url="/openapi.json")
+    app = FastAPI(
+        title="devicemint", version="0.1.0", openapi_url="/openapi.json", responses=_ERROR_RESPONSES
+    )
     app.state.devicemint = ApiContext(
         settings=settings,
         sessions=sessions_factory,

@@ -10,7 +10,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Path, Query, UploadFile
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from web3 import Web3
 
 from devicemint.api.deps import ApiError, Context, Principal, require_role, require_scope
 from devicemint.auth.api_keys import Scope
@@ -36,7 +37,19 @@ Writer = Annotated[Principal, Depends(require_scope(Scope.ONBOARDING_WRITE))]
 Reader = Annotated[Principal, Depends(require_scope(Scope.READ))]
 Foundation = Annotated[Principal, Depends(require_role(Role.FOUNDATION))]
 ApplicationId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-Address = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$")]
+ADDRESS_PATTERN = r"^0x[0-9a-fA-F]{40}$"
+
+
+def _checksummed(address: str) -> str:
+    """An address in its EIP-55 form; mixed case must already carry a valid checksum (a typo in
+    one letter is caught here, not sent to the chain)."""
+    if not Web3.is_address(address):
+        raise ValueError("mixed-case address with an invalid EIP-55 checksum")
+    return Web3.to_checksum_address(address)
+
+
+Address = Annotated[str, Path(pattern=ADDRESS_PATTERN), AfterValidator(_checksummed)]
+AddressField = Annotated[str, Field(pattern=ADDRESS_PATTERN), AfterValidator(_checksummed)]
 
 
 class _Body(BaseModel):
@@ -256,7 +269,7 @@ def confirm_stake(domain: Domain, principal: Writer, application_id: Application
 
 
 class AssignAuditorIn(_Body):
-    auditor: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$")
+    auditor: AddressField
 
 
 @manufacturer.post("/{application_id}/auditor", summary="Assign the hardware & security auditor (foundation)")
@@ -368,7 +381,7 @@ def submit_for_audit(domain: Domain, principal: Writer, application_id: Applicat
 
 class DeviceAuditorIn(_Body):
     scope: AuditScope
-    auditor: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$")
+    auditor: AddressField
 
 
 @device.post("/{application_id}/auditors", summary="Assign an auditor for a scope (foundation)")

@@ -87,6 +87,9 @@ def read_manufacturer_licence(contracts: Contracts, licence_id: int) -> Manufact
 
 
 def read_device_licence(contracts: Contracts, licence_id: int) -> DeviceLicence:
+    # The contract reverts (UnknownLicence) for an id it never issued.
+    if licence_id < 1 or licence_id > contracts.device_license.functions.licenceCount().call():
+        raise NotFound(f"device licence {licence_id} does not exist")
     raw = contracts.device_license.functions.licence(licence_id).call()
     holder, design_hash, model, revision, evidence, status, issued_at, reason = raw
     if DeviceLicenceStatus(status) is DeviceLicenceStatus.NONE:

@@ -22,7 +22,9 @@ from typing import Any
 import rfc8785
 from eth_account import Account
 from eth_account.typed_transactions import TypedTransaction
+from eth_keys.exceptions import BadSignature
 from hexbytes import HexBytes
+from rlp.exceptions import RLPException
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
@@ -736,7 +738,7 @@ def _decode_signed(raw: HexBytes) -> tuple[str, str | None, bytes]:
     try:
         signer = Account.recover_transaction(raw)
         fields = TypedTransaction.from_bytes(raw).as_dict()
-    except (ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, RLPException, BadSignature) as exc:
         raise TransitionRefused(f"the signed transaction cannot be decoded: {exc}") from exc
     to = fields.get("to")
     return signer, Web3.to_checksum_address(to) if to else None, bytes(fields.get("data", b""))
