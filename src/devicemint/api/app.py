@@ -20,7 +20,7 @@ from devicemint.api.onboarding_routes import router as onboarding_router
 from devicemint.auth.errors import MalformedSignIn, PermissionRefused, SignInRefused
 from devicemint.auth.roles import RoleResolver
 from devicemint.auth.siwe import NONCE_TTL, SESSION_TTL
-from devicemint.chain.tx import TxSender
+from devicemint.chain.tx import TransactionReverted, TxSender
 from devicemint.config import Settings
 from devicemint.devices.intake import IntakeRejected
 from devicemint.errors import ChainError, DevicemintError, NotFound, UsageError
@@ -114,6 +114,8 @@ _DOMAIN_ERRORS: tuple[tuple[type[DevicemintError], int, str], ...] = (
     (QuestionnaireInvalid, 422, "invalid_request"),
     (ChecklistIncomplete, 422, "invalid_request"),
     (EvidenceError, 422, "invalid_evidence"),
+    # The chain answered: the contract refused (a rule, not an outage).
+    (TransactionReverted, 409, "refused_by_contract"),
     (ChainError, 503, "chain_unavailable"),
 )
 

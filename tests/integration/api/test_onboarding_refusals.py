@@ -249,3 +249,30 @@ def test_a_key_without_the_mint_scope_or_another_party_cannot_mint(
             f"/device-licences/{licence}/batches", headers=p.stranger.headers, files={"file": (batch.name, f)}
         )
     assert refused.status_code == 403 and "only the holder of device licence" in refused.json()["detail"]
+
+
+def test_the_foundation_manages_auditors_and_the_committee_on_chain(pipeline: Pipeline) -> None:
+    p = pipeline
+    newcomer = p.stranger.address
+    assert "only the foundation" in detail(p.member1.call("PUT", f"/committee/members/{newcomer}", 403))
+    assert "only the foundation" in detail(
+        p.manufacturer.call("PUT", "/committee/quorum", 403, json={"quorum": 1})
+    )
+    seated = p.foundation.call("PUT", f"/committee/members/{newcomer}")
+    assert newcomer in seated["members"] and len(seated["members"]) == 4
+    assert p.runtime.contracts.device_license.functions.isCommitteeMember(newcomer).call()
+    assert p.foundation.call("PUT", "/committee/quorum", json={"quorum": 3})["quorum"] == 3
+    refused = p.foundation.call("PUT", "/committee/quorum", 409, json={"quorum": 9})
+    assert "InvalidQuorum" in detail(refused)
+    unseated = p.foundation.call("DELETE", f"/committee/members/{newcomer}")
+    assert newcomer not in unseated["members"]
+    assert p.client.get("/committee").json()["members"] == unseated["members"]  # public
+
+    assert "only the foundation" in detail(
+        p.hw_auditor.call("PUT", f"/auditors/{newcomer}", 403, json={"name": "Self", "scopes": ["cx"]})
+    )
+    refused = p.foundation.call("PUT", f"/auditors/{newcomer}", 422, json={"name": "X", "scopes": ["radio"]})
+    assert "scopes" in detail(refused)
+    p.foundation.call("DELETE", f"/auditors/{p.cx_auditor.address}", 204)
+    listed = p.client.get("/auditors").json()
+    assert [a["address"] for a in listed] == [p.hw_auditor.address]
