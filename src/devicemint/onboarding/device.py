@@ -34,7 +34,7 @@ from devicemint.chain.deployments import Contracts
 from devicemint.chain.tx import TxSender, explain_revert
 from devicemint.db.session import transaction
 from devicemint.errors import ChainError, NotFound
-from devicemint.onboarding.auditors import AuditorRegistry, AuditScope
+from devicemint.onboarding.auditors import AuditorRegistry, AuditScope, checksum
 from devicemint.onboarding.cases import (
     COMMITTEE,
     FOUNDATION,
@@ -44,6 +44,7 @@ from devicemint.onboarding.cases import (
     may_read,
     move,
     open_case,
+    require_evidence,
     require_stage,
     timeline,
 )
@@ -137,19 +138,9 @@ class DeviceOnboarding:
         if not actor.is_(case.applicant):
             raise NotPermitted(f"{actor.address} may not {action}: only the applicant {case.applicant} may")
 
-    def _require_evidence(self, hashes: list[str], what: str, kind: EvidenceKind | None = None) -> None:
-        """Every hash must name evidence in the store (of `kind`, when given)."""
-        for sha256 in hashes:
-            if not self.evidence.exists(sha256):
-                raise TransitionRefused(f"{what}: no evidence {sha256} in the store; upload it first")
-            if kind is not None and (found := self.evidence.info(sha256).kind) is not kind:
-                raise TransitionRefused(
-                    f"{what}: evidence {sha256} was uploaded as {found.value}, not {kind.value}"
-                )
-
     def _check_dossier(self, files: list[DossierFile]) -> None:
         for f in files:
-            self._require_evidence([f.sha256], f"dossier file {f.name!r}", f.role.evidence_kind)
+            require_evidence(self.evidence, [f.sha256], f"dossier file {f.name!r}", f.role.evidence_kind)
 
     def _require_assigned(
         self, actor: Actor, case: DeviceApplication, scope: AuditScope, action: str
@@ -224,8 +215,11 @@ class DeviceOnboarding:
             raise TransitionRefused(f"the dossier is the design device licence {licence_id} already covers")
 
     def add_certification(self, actor: Actor, application_id: int, cert: CertificationIn) -> None:
-        self._require_evidence(
-            [cert.document_sha256], f"{cert.scheme.value} certification", EvidenceKind.CERTIFICATION
+        require_evidence(
+            self.evidence,
+            [cert.document_sha256],
+            f"{cert.scheme.value} certification",
+            EvidenceKind.CERTIFICATION,
         )
         with transaction(self.sessions) as session:
             case = self._case(session, application_id)
@@ -265,7 +259,7 @@ class DeviceOnboarding:
             raise TransitionRefused(
                 "the integration audit is the committee's vote; assign hardware_security or cx"
             )
-        auditor = Web3.to_checksum_address(auditor) if Web3.is_address(auditor) else auditor
+        auditor = checksum(auditor, "auditor address")
         self.auditors.require(auditor, scope, f"audit device application {application_id}")
         with transaction(self.sessions) as session:
             case = self._case(session, application_id)
@@ -299,7 +293,7 @@ class DeviceOnboarding:
         results = [ItemResult(i.item_id, i.mark, tuple(i.evidence), i.note) for i in audit.items]
         passed = check_results(checklist, results)
         evidence = [audit.report_sha256, *sorted({h for i in audit.items for h in i.evidence})]
-        self._require_evidence(evidence, "the hardware & security audit")
+        require_evidence(self.evidence, evidence, "the hardware & security audit")
         with transaction(self.sessions) as session:
             case = self._case(session, application_id)
             self._require_assigned(
@@ -340,10 +334,13 @@ class DeviceOnboarding:
         passed, problems = score_cx(rubric, assessment)
         if problems:
             raise TransitionRefused("the CX assessment is incomplete: " + "; ".join(problems))
-        self._require_evidence(
-            [v.sha256 for v in assessment.videos], "the CX assessment videos", EvidenceKind.CX_VIDEO
+        require_evidence(
+            self.evidence,
+            [v.sha256 for v in assessment.videos],
+            "the CX assessment videos",
+            EvidenceKind.CX_VIDEO,
         )
-        self._require_evidence([assessment.report_sha256], "the CX assessment report")
+        require_evidence(self.evidence, [assessment.report_sha256], "the CX assessment report")
         evidence = [assessment.report_sha256, *(v.sha256 for v in assessment.videos)]
         with transaction(self.sessions) as session:
             case = self._case(session, application_id)
@@ -379,7 +376,7 @@ class DeviceOnboarding:
     def remediate(self, actor: Actor, application_id: int, remediation: RemediationIn) -> str:
         """Answer a failed audit; returns the stage the design goes back to. A new dossier gives
         a new design hash and always goes back to the hardware & security audit."""
-        self._require_evidence(remediation.evidence, "the remediation")
+        require_evidence(self.evidence, remediation.evidence, "the remediation")
         if remediation.files is not None:
             self._check_dossier(remediation.files)
             DesignSubmission(model="m", revision="r", files=remediation.files)  # same dossier rules
