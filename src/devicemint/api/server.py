@@ -3,6 +3,8 @@ signing only with keys this machine holds."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
 
 from devicemint.api.app import create_app
@@ -15,12 +17,29 @@ from devicemint.runtime import Runtime
 
 
 def build_app(settings: Settings) -> FastAPI:
-    """The app with every domain wired in; roles come from the chain and the auditor registry."""
+    """The app with every domain wired in, signing with the keys this machine holds."""
     runtime = Runtime.open(settings)
-    onboarding = Onboarding.open(runtime)
+    return wire_app(
+        runtime,
+        Onboarding.open(runtime),
+        foundation_signer=server_signer(runtime, keys.DevRole.FOUNDATION),
+        minter_signer=server_signer(runtime, keys.DevRole.MANUFACTURER),
+    )
+
+
+def wire_app(
+    runtime: Runtime,
+    onboarding: Onboarding,
+    *,
+    foundation_signer: TxSender | None,
+    minter_signer: TxSender | None,
+    **options: Any,
+) -> FastAPI:
+    """The app over a runtime; roles come from the chain and the auditor registry. `options`
+    go to `create_app` (sign-in domain, clock)."""
     contracts = runtime.contracts
     return create_app(
-        settings=settings,
+        settings=runtime.settings,
         sessions_factory=runtime.sessions,
         role_resolver=ChainRoleResolver(
             manufacturer_license=contracts.manufacturer_license,
@@ -29,8 +48,9 @@ def build_app(settings: Settings) -> FastAPI:
         ),
         runtime=runtime,
         onboarding=onboarding,
-        foundation_signer=server_signer(runtime, keys.DevRole.FOUNDATION),
-        minter_signer=server_signer(runtime, keys.DevRole.MANUFACTURER),
+        foundation_signer=foundation_signer,
+        minter_signer=minter_signer,
+        **options,
     )
 
 

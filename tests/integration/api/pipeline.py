@@ -7,6 +7,8 @@ Each party signs in with its own key (SIWE); on-chain acts that belong to a part
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,10 +22,12 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
 
-from devicemint.api.app import create_app
-from devicemint.auth.roles import ChainRoleResolver
+from devicemint.api.server import wire_app
 from devicemint.chain import keys
+from devicemint.chain.node import LocalNode
 from devicemint.chain.tx import TxSender
+from devicemint.cli.chain_commands import deploy
+from devicemint.config import Settings
 from devicemint.licensing import actions
 from devicemint.onboarding.checklist import load_checklist
 from devicemint.onboarding.design import load_cx_rubric
@@ -58,6 +62,26 @@ def csr_pem(organisation: str) -> str:
         .sign(key, hashes.SHA256())
     )
     return csr.public_bytes(serialization.Encoding.PEM).decode()
+
+
+@contextmanager
+def started(anvil_node: LocalNode, tmp_path: Path, database_url: str | None = None) -> Iterator[Pipeline]:
+    """A fresh deployment (the test's chain snapshot reverts it), its API, every party signed
+    in and the auditors approved. SQLite unless a database URL is given."""
+    settings = Settings(
+        home=tmp_path / "home",
+        node_port=anvil_node.port,
+        database_url=database_url or f"sqlite:///{tmp_path / 'db.sqlite'}",
+        intake_workers=0,
+    )
+    deploy(settings)
+    runtime = Runtime.open(settings)
+    try:
+        pipeline = Pipeline.start(runtime)
+        pipeline.approve_auditors()
+        yield pipeline
+    finally:
+        runtime.sessions.kw["bind"].dispose()
 
 
 @dataclass
@@ -119,27 +143,19 @@ class Pipeline:
     @classmethod
     def start(cls, runtime: Runtime) -> Pipeline:
         onboarding = Onboarding.open(runtime)
-        contracts = runtime.contracts
         clock = Clock(datetime.now(UTC))
-        app = create_app(
-            settings=runtime.settings,
-            sessions_factory=runtime.sessions,
-            role_resolver=ChainRoleResolver(
-                manufacturer_license=contracts.manufacturer_license,
-                device_license=contracts.device_license,
-                is_auditor=onboarding.auditors.scopes_of,
-            ),
-            siwe_domain=DOMAIN,
-            siwe_uri=URI,
-            clock=clock,
-            runtime=runtime,
-            onboarding=onboarding,
+        app = wire_app(
+            runtime,
+            onboarding,
             foundation_signer=TxSender(
                 w3=runtime.w3, account=keys.dev_account(keys.DevRole.FOUNDATION), chain_id=31337
             ),
             minter_signer=TxSender(
                 w3=runtime.w3, account=keys.dev_account(keys.DevRole.MANUFACTURER), chain_id=31337
             ),
+            siwe_domain=DOMAIN,
+            siwe_uri=URI,
+            clock=clock,
         )
         pipeline = cls(runtime=runtime, onboarding=onboarding, client=TestClient(app), clock=clock)
         for name, account in {

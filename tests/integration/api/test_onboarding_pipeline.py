@@ -11,12 +11,9 @@ import pytest
 from web3 import Web3
 
 from devicemint.chain.node import LocalNode
-from devicemint.cli.chain_commands import deploy
-from devicemint.config import Settings
 from devicemint.licensing import actions
 from devicemint.licensing.registry import read_device_licence, read_manufacturer_licence
-from devicemint.runtime import Runtime
-from tests.integration.api.pipeline import Pipeline
+from tests.integration.api.pipeline import Pipeline, started
 
 pytestmark = pytest.mark.xdist_group("chain")
 
@@ -25,15 +22,8 @@ pytestmark = pytest.mark.xdist_group("chain")
 def pipeline(
     anvil_node: LocalNode, database_url: str, tmp_path: Path, chain_snapshot: None
 ) -> Iterator[Pipeline]:
-    settings = Settings(
-        home=tmp_path / "home", node_port=anvil_node.port, database_url=database_url, intake_workers=0
-    )
-    deploy(settings)
-    runtime = Runtime.open(settings)
-    pipeline = Pipeline.start(runtime)
-    pipeline.approve_auditors()
-    yield pipeline
-    runtime.sessions.kw["bind"].dispose()
+    with started(anvil_node, tmp_path, database_url) as pipeline:
+        yield pipeline
 
 
 def publish(pipeline: Pipeline, licence_id: int, dossier: list[dict[str, str]]) -> None:

@@ -10,12 +10,9 @@ from pathlib import Path
 import pytest
 
 from devicemint.chain.node import LocalNode
-from devicemint.cli.chain_commands import deploy
-from devicemint.config import Settings
 from devicemint.licensing.registry import DeviceLicenceStatus, read_device_licence
 from devicemint.onboarding.samples import sample_firmware
-from devicemint.runtime import Runtime
-from tests.integration.api.pipeline import Pipeline
+from tests.integration.api.pipeline import Pipeline, started
 from tests.integration.api.test_onboarding_pipeline import publish
 
 pytestmark = pytest.mark.xdist_group("chain")
@@ -26,19 +23,9 @@ WEEK = 7 * 24 * 3600
 @pytest.fixture
 def pipeline(anvil_node: LocalNode, tmp_path: Path, chain_snapshot: None) -> Iterator[Pipeline]:
     """SQLite here: the PostgreSQL path of every stage is covered by the pipeline test."""
-    settings = Settings(
-        home=tmp_path / "home",
-        node_port=anvil_node.port,
-        database_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
-        intake_workers=0,
-    )
-    deploy(settings)
-    runtime = Runtime.open(settings)
-    pipeline = Pipeline.start(runtime)
-    pipeline.approve_auditors()
-    pipeline.license_manufacturer()
-    yield pipeline
-    runtime.sessions.kw["bind"].dispose()
+    with started(anvil_node, tmp_path) as pipeline:
+        pipeline.license_manufacturer()
+        yield pipeline
 
 
 def detail(response: dict) -> str:

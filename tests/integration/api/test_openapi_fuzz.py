@@ -30,10 +30,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from devicemint.api.deps import SESSION_COOKIE
 from devicemint.chain.node import LocalNode
-from devicemint.cli.chain_commands import deploy
-from devicemint.config import Settings
-from devicemint.runtime import Runtime
-from tests.integration.api.pipeline import Pipeline
+from tests.integration.api.pipeline import Pipeline, started
 
 pytestmark = pytest.mark.xdist_group("chain")
 
@@ -74,21 +71,11 @@ class Fuzz:
 def fuzz(
     request: pytest.FixtureRequest, anvil_node: LocalNode, tmp_path: Path, chain_snapshot: None
 ) -> Iterator[Fuzz]:
-    settings = Settings(
-        home=tmp_path / "home",
-        node_port=anvil_node.port,
-        database_url=f"sqlite:///{tmp_path / 'fuzz.db'}",
-        intake_workers=0,
-    )
-    deploy(settings)
-    runtime = Runtime.open(settings)
-    pipeline = Pipeline.start(runtime)
-    pipeline.approve_auditors()
-    pipeline.license_manufacturer()
-    pipeline.licensed(pipeline.to_vote())
-    schema = schemathesis.openapi.from_asgi("/openapi.json", pipeline.client.app)
-    yield Fuzz(pipeline, request.param, schema)
-    runtime.sessions.kw["bind"].dispose()
+    with started(anvil_node, tmp_path) as pipeline:
+        pipeline.license_manufacturer()
+        pipeline.licensed(pipeline.to_vote())
+        schema = schemathesis.openapi.from_asgi("/openapi.json", pipeline.client.app)
+        yield Fuzz(pipeline, request.param, schema)
 
 
 def test_no_input_is_a_server_error(fuzz: Fuzz, subtests: pytest.Subtests) -> None:
