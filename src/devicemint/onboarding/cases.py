@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from enum import StrEnum
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from devicemint.db.models import utc_now
-from devicemint.errors import DevicemintError
+from devicemint.errors import DevicemintError, NotFound
 from devicemint.onboarding.evidence import EvidenceKind, EvidenceStore
-from devicemint.onboarding.models import CaseEvent
+from devicemint.onboarding.models import CaseEvent, DeviceApplication, ManufacturerApplication
 
 FOUNDATION = "foundation"
 COMMITTEE = "committee"
@@ -76,6 +77,38 @@ class Case(Protocol):
     id: int
     stage: str
     updated_at: Any
+
+
+CaseT = TypeVar("CaseT", ManufacturerApplication, DeviceApplication)
+
+
+class CaseFile(Generic[CaseT]):
+    """What the actions of every kind of application share: load the case, check its stage,
+    check the applicant, record a move. Subclasses name their kind, table and what each stage
+    is waiting for."""
+
+    kind: ClassVar[str]
+    table: ClassVar[type[Any]]
+    waiting_for: ClassVar[Mapping[Any, str]]
+
+    def _case(self, session: Session, application_id: int) -> CaseT:
+        case: CaseT | None = session.get(self.table, application_id)
+        if case is None:
+            raise NotFound(f"no {self.kind} application {application_id}")
+        return case
+
+    def _require_stage(self, case: CaseT, action: str, *stages: StrEnum) -> None:
+        require_stage(self.kind, case, action, tuple(s.value for s in stages), self.waiting_for[case.stage])
+
+    def _move(
+        self, session: Session, case: CaseT, *, action: str, to: StrEnum, actor: Actor, **kw: Any
+    ) -> None:
+        move(session, self.kind, case, action=action, to=to.value, actor=actor, **kw)
+
+    @staticmethod
+    def _require_applicant(actor: Actor, case: CaseT, action: str) -> None:
+        if not actor.is_(case.applicant):
+            raise NotPermitted(f"{actor.address} may not {action}: only the applicant {case.applicant} may")
 
 
 def require_stage(kind: str, case: Case, action: str, stages: tuple[str, ...], waiting_for: str) -> None:

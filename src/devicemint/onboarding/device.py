@@ -39,13 +39,12 @@ from devicemint.onboarding.cases import (
     COMMITTEE,
     FOUNDATION,
     Actor,
+    CaseFile,
     NotPermitted,
     TransitionRefused,
     may_read,
-    move,
     open_case,
     require_evidence,
-    require_stage,
     timeline,
 )
 from devicemint.onboarding.checklist import CURRENT_VERSION, ItemResult, check_results, load_checklist
@@ -97,8 +96,12 @@ _PENDING, _EXECUTED, _REJECTED = 1, 2, 3
 _LICENCE_ACTIVE = 1  # LicenceStatus.Active
 
 
-class DeviceOnboarding:
+class DeviceOnboarding(CaseFile[DeviceApplication]):
     """The device application's actions; each one is a single database transaction."""
+
+    kind = CASE_KIND
+    table = DeviceApplication
+    waiting_for = _MISSING
 
     def __init__(
         self,
@@ -116,27 +119,6 @@ class DeviceOnboarding:
         self.w3 = w3
 
     # -- helpers ----------------------------------------------------------------------------
-
-    def _case(self, session: Session, application_id: int) -> DeviceApplication:
-        case = session.get(DeviceApplication, application_id)
-        if case is None:
-            raise NotFound(f"no device application {application_id}")
-        return case
-
-    @staticmethod
-    def _require_stage(case: DeviceApplication, action: str, *stages: Stage) -> None:
-        require_stage(CASE_KIND, case, action, tuple(s.value for s in stages), _MISSING[Stage(case.stage)])
-
-    @staticmethod
-    def _move(
-        session: Session, case: DeviceApplication, *, action: str, to: Stage, actor: Actor, **kw: Any
-    ) -> None:
-        move(session, CASE_KIND, case, action=action, to=to.value, actor=actor, **kw)
-
-    @staticmethod
-    def _require_applicant(actor: Actor, case: DeviceApplication, action: str) -> None:
-        if not actor.is_(case.applicant):
-            raise NotPermitted(f"{actor.address} may not {action}: only the applicant {case.applicant} may")
 
     def _check_dossier(self, files: list[DossierFile]) -> None:
         for f in files:

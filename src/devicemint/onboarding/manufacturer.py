@@ -33,13 +33,12 @@ from devicemint.onboarding.cases import (
     COMMITTEE,
     FOUNDATION,
     Actor,
+    CaseFile,
     NotPermitted,
     TransitionRefused,
     may_read,
-    move,
     open_case,
     require_evidence,
-    require_stage,
     timeline,
 )
 from devicemint.onboarding.checklist import CURRENT_VERSION, load_checklist
@@ -156,8 +155,12 @@ def root_key_fingerprint(csr_pem: bytes) -> str:
     return hashlib.sha256(spki).hexdigest()
 
 
-class ManufacturerOnboarding:
+class ManufacturerOnboarding(CaseFile[ManufacturerApplication]):
     """The manufacturer application's actions; each one is a single database transaction."""
+
+    kind = CASE_KIND
+    table = ManufacturerApplication
+    waiting_for = _MISSING
 
     def __init__(
         self,
@@ -173,36 +176,6 @@ class ManufacturerOnboarding:
         self.contracts = contracts
         self.chain_id = chain_id
         self.auditors = auditors
-
-    # -- helpers ----------------------------------------------------------------------------
-
-    def _case(self, session: Session, application_id: int) -> ManufacturerApplication:
-        case = session.get(ManufacturerApplication, application_id)
-        if case is None:
-            raise NotFound(f"no manufacturer application {application_id}")
-        return case
-
-    @staticmethod
-    def _require_stage(case: ManufacturerApplication, action: str, *stages: Stage) -> None:
-        require_stage(CASE_KIND, case, action, tuple(s.value for s in stages), _MISSING[Stage(case.stage)])
-
-    @staticmethod
-    def _move(
-        session: Session,
-        case: ManufacturerApplication,
-        *,
-        action: str,
-        to: Stage,
-        actor: Actor,
-        evidence: list[str] | None = None,
-        note: str = "",
-    ) -> None:
-        move(session, CASE_KIND, case, action=action, to=to.value, actor=actor, evidence=evidence, note=note)
-
-    @staticmethod
-    def _require_applicant(actor: Actor, case: ManufacturerApplication, action: str) -> None:
-        if not actor.is_(case.applicant):
-            raise NotPermitted(f"{actor.address} may not {action}: only the applicant {case.applicant} may")
 
     # -- actions ----------------------------------------------------------------------------
 
