@@ -36,30 +36,15 @@ from devicemint.onboarding.checklist import load_checklist
 from devicemint.onboarding.design import load_cx_rubric
 from devicemint.onboarding.samples import sample_bom, sample_firmware, sample_mp4, sample_pdf
 from devicemint.runtime import Runtime
+from tests.integration.api.pipeline import ANSWERS, STAKE
 
 pytestmark = pytest.mark.xdist_group("chain")
 
 DEVICEMINT = str(Path(sys.executable).with_name("devicemint"))
-STAKE = 100_000 * 10**18
 FOUNDATION = keys.dev_account(keys.DevRole.FOUNDATION)
 MANUFACTURER = keys.dev_account(keys.DevRole.MANUFACTURER)
 AUDITOR = keys.dev_account(keys.DevRole.AUDITOR)
 COMMITTEE = [keys.dev_account(r) for r in (keys.DevRole.COMMITTEE_1, keys.DevRole.COMMITTEE_2)]
-ANSWERS = {
-    "company_name": "Nordlicht Telematik GmbH",
-    "legal_entity_id": "HRB 123456",
-    "jurisdiction": "DE",
-    "website": "https://nordlicht.example",
-    "contacts": [{"name": "Ada Berg", "email": "ada@nordlicht.example", "role": "CTO"}],
-    "device": {
-        "name": "NL-1",
-        "type": "obd-dongle",
-        "connectivity": ["lte-m", "bluetooth"],
-        "secure_element": "NXP SE050",
-        "target_markets": ["DE", "AT"],
-        "expected_units_first_year": 20000,
-    },
-}
 
 
 @dataclass(frozen=True)

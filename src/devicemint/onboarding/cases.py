@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from devicemint.db.models import utc_now
 from devicemint.errors import DevicemintError, NotFound
@@ -87,6 +87,7 @@ class CaseFile(Generic[CaseT]):
     check the applicant, record a move. Subclasses name their kind, table and what each stage
     is waiting for."""
 
+    sessions: sessionmaker[Session]
     kind: ClassVar[str]
     table: ClassVar[type[Any]]
     waiting_for: ClassVar[Mapping[Any, str]]
@@ -104,6 +105,22 @@ class CaseFile(Generic[CaseT]):
         self, session: Session, case: CaseT, *, action: str, to: StrEnum, actor: Actor, **kw: Any
     ) -> None:
         move(session, self.kind, case, action=action, to=to.value, actor=actor, **kw)
+
+    def anchored_case_file(self, application_id: int) -> bytes:
+        """The exact bytes whose SHA-256 the case's decision (licence or proposal) carries on chain."""
+        with self.sessions() as session:
+            case = self._case(session, application_id)
+            if case.anchored_case_file is None:
+                raise NotFound(f"{self.kind} application {case.id} has anchored no decision on chain yet")
+            return case.anchored_case_file.encode()
+
+    def export(self, application_id: int) -> dict[str, Any]:
+        """The whole case as JSON, with its timeline."""
+        with self.sessions() as session:
+            return self._export(session, self._case(session, application_id))
+
+    def _export(self, session: Session, case: CaseT) -> dict[str, Any]:
+        raise NotImplementedError
 
     @staticmethod
     def _require_applicant(actor: Actor, case: CaseT, action: str) -> None:

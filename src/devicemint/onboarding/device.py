@@ -646,18 +646,6 @@ class DeviceOnboarding(CaseFile[DeviceApplication]):
                 **asdict(dossier_diff(licensed.dossier, case.dossier)),
             }
 
-    def anchored_case_file(self, application_id: int) -> bytes:
-        """The exact bytes whose SHA-256 the proposal carries on chain."""
-        with self.sessions() as session:
-            case = self._case(session, application_id)
-            if case.anchored_case_file is None:
-                raise NotFound(f"device application {case.id} has not been tabled yet")
-            return case.anchored_case_file.encode()
-
-    def export(self, application_id: int) -> dict[str, Any]:
-        with self.sessions() as session:
-            return self._export(session, self._case(session, application_id))
-
     def _export(self, session: Session, case: DeviceApplication) -> dict[str, Any]:
         certs = session.scalars(
             select(Certification).where(Certification.application_id == case.id).order_by(Certification.id)

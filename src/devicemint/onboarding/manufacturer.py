@@ -26,7 +26,7 @@ from web3 import Web3
 from devicemint.chain.deployments import Contracts
 from devicemint.chain.tx import TxSender
 from devicemint.db.session import transaction
-from devicemint.errors import DevicemintError, NotFound
+from devicemint.errors import DevicemintError
 from devicemint.licensing import actions
 from devicemint.onboarding.auditors import AuditorRegistry, AuditScope, checksum
 from devicemint.onboarding.cases import (
@@ -419,19 +419,6 @@ class ManufacturerOnboarding(CaseFile[ManufacturerApplication]):
                 {"application": c.id, "applicant": c.applicant, "stage": c.stage, "licence_id": c.licence_id}
                 for c in session.scalars(query)
             ]
-
-    def anchored_case_file(self, application_id: int) -> bytes:
-        """The exact bytes whose SHA-256 the manufacturer licence carries on chain."""
-        with self.sessions() as session:
-            case = self._case(session, application_id)
-            if case.anchored_case_file is None:
-                raise NotFound(f"manufacturer application {case.id} has no licence yet")
-            return case.anchored_case_file.encode()
-
-    def export(self, application_id: int) -> dict[str, Any]:
-        """The whole case as JSON: answers, signatures, licence and its timeline."""
-        with self.sessions() as session:
-            return self._export(session, self._case(session, application_id))
 
     def _export(self, session: Session, case: ManufacturerApplication) -> dict[str, Any]:
         return {
