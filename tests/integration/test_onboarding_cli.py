@@ -15,10 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from eth_account import Account
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
@@ -31,12 +27,11 @@ from devicemint.cli.app import app
 from devicemint.cli.chain_commands import deploy
 from devicemint.config import Settings
 from devicemint.errors import DevicemintError
-from devicemint.licensing import actions
 from devicemint.onboarding.checklist import load_checklist
 from devicemint.onboarding.design import load_cx_rubric
 from devicemint.onboarding.samples import sample_bom, sample_firmware, sample_mp4, sample_pdf
 from devicemint.runtime import Runtime
-from tests.integration.api.pipeline import ANSWERS, STAKE
+from tests.integration.api.pipeline import ANSWERS, STAKE, csr_pem
 
 pytestmark = pytest.mark.xdist_group("chain")
 
@@ -116,24 +111,12 @@ def cli(anvil_node: LocalNode, database_url: str, tmp_path: Path, chain_snapshot
     return Cli(settings, env, files)
 
 
-def csr_pem() -> str:
-    key = ec.generate_private_key(ec.SECP256R1())
-    csr = (
-        x509.CertificateSigningRequestBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, ANSWERS["company_name"])]))
-        .sign(key, hashes.SHA256())
-    )
-    return csr.public_bytes(serialization.Encoding.PEM).decode()
-
-
-def stake(settings: Settings) -> None:
-    """The manufacturer's own wallet stakes (not an onboarding step the CLI takes for it)."""
+def fund(settings: Settings) -> None:
+    """The stand-in staking token gives the manufacturer tokens (on 31337 only)."""
     runtime = Runtime.open(settings)
     foundation = TxSender(w3=runtime.w3, account=FOUNDATION, chain_id=settings.chain_id)
-    manufacturer = TxSender(w3=runtime.w3, account=MANUFACTURER, chain_id=settings.chain_id)
     contracts = runtime.contracts
     foundation.transact(contracts.staking_token.functions.mint(MANUFACTURER.address, STAKE), what="fund")
-    actions.stake(contracts, manufacturer, STAKE)
     runtime.sessions.kw["bind"].dispose()
 
 
@@ -157,7 +140,8 @@ def license_manufacturer(cli: Cli) -> int:
     assert signed["stage"] == "mou_signed" and signed["mou_sha256"] == mou
     countersigned = cli(*m, "countersign-mou", number, "--mou", mou, "--as", "foundation", "--json").json
     assert countersigned["stage"] == "mou_countersigned" and countersigned["mou_countersignature"]
-    stake(cli.settings)
+    fund(cli.settings)
+    cli(*m, "stake", "100000", "--as", "manufacturer")
     staked = cli(*m, "confirm-stake", number, "--as", "manufacturer", "--json").json
     assert staked["stage"] == "staked" and staked["stake"] == str(STAKE)
     cli(*m, "assign-auditor", number, AUDITOR.address, "--as", "foundation")
@@ -165,7 +149,14 @@ def license_manufacturer(cli: Cli) -> int:
     approved = cli(*m, "approve", number, "--report", report, "--as", "auditor", "--json").json
     assert approved["stage"] == "auditor_approved"
     granted = cli(
-        *m, "grant", number, "--csr", cli.file("root.csr", csr_pem()), "--as", "foundation", "--json"
+        *m,
+        "grant",
+        number,
+        "--csr",
+        cli.file("root.csr", csr_pem(ANSWERS["company_name"])),
+        "--as",
+        "foundation",
+        "--json",
     )
     assert granted.json["stage"] == "licensed"
     return int(granted.json["licence_id"])

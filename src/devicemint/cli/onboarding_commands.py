@@ -30,6 +30,7 @@ from devicemint.auth.roles import ChainRoleResolver
 from devicemint.chain import keys
 from devicemint.chain.tx import TxSender
 from devicemint.errors import UsageError
+from devicemint.licensing import actions
 from devicemint.licensing.committee import CommitteeState
 from devicemint.licensing.registry import (
     DeviceLicence,
@@ -523,6 +524,18 @@ def manufacturer_countersign_mou(
     signed = sign_mou(act, application_id, mou, FOUNDATION)
     act.onboarding.manufacturers.countersign_mou(act.actor, application_id, signed)
     emit_case(as_json, MANUFACTURER, act.onboarding.manufacturers.export(application_id))
+
+
+@manufacturer_app.command("stake")
+def manufacturer_stake(
+    ctx: typer.Context,
+    tokens: Annotated[int, typer.Argument(min=1, help="Whole tokens to stake (18 decimals on chain).")],
+    party: AsParty = Party.MANUFACTURER,
+) -> None:
+    """Approve and stake TOKENS of the staking token with the applicant's own key."""
+    act = acting(ctx, party)
+    actions.stake(act.onboarding.manufacturers.contracts, act.sender, tokens * 10**18)
+    console.print(f"{act.actor.address} staked {tokens:,} tokens; now run confirm-stake")
 
 
 @manufacturer_app.command("confirm-stake")
