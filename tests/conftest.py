@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 
 from devicemint.chain.node import LocalNode, free_port
-from devicemint.db.session import make_engine
+from devicemint.db.session import make_engine, migrate, session_factory
 
 POSTGRES_ADMIN_URL = os.environ.get("DEVICEMINT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -54,3 +55,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     with admin.begin() as conn:
         conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
     admin.dispose()
+
+
+@pytest.fixture
+def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
+    """A freshly migrated database of each kind."""
+    engine = make_engine(database_url)
+    migrate(engine)
+    yield session_factory(engine)
+    engine.dispose()

@@ -177,11 +177,6 @@ def set_quorum(ctx: Context, domain: Domain, principal: Foundation, body: Quorum
 manufacturer = APIRouter(prefix="/manufacturer-applications", tags=["manufacturer applications"])
 
 
-def _readable_manufacturer(domain: Onboarding, principal: Principal, application_id: int) -> None:
-    if not domain.manufacturers.can_read(actor(domain, principal), application_id):
-        raise NotPermitted(f"{principal.address} is not a party to manufacturer application {application_id}")
-
-
 @manufacturer.post("", status_code=201, summary="Submit the intake questionnaire")
 def submit_intake(domain: Domain, principal: Writer, answers: dict[str, Any]) -> dict[str, Any]:
     return {"application": domain.manufacturers.submit_intake(actor(domain, principal), answers)}
@@ -196,7 +191,7 @@ def list_manufacturer_applications(domain: Domain, principal: Reader) -> list[di
 def manufacturer_application(
     domain: Domain, principal: Reader, application_id: ApplicationId
 ) -> dict[str, Any]:
-    _readable_manufacturer(domain, principal, application_id)
+    domain.manufacturers.require_readable(actor(domain, principal), application_id)
     return domain.manufacturers.export(application_id)
 
 
@@ -222,7 +217,7 @@ def mou_typed_data(
     nonce: Annotated[int, Query(ge=0, le=2**256 - 1)],
     deadline: Annotated[int, Query(ge=0, le=2**64 - 1)],
 ) -> dict[str, Any]:
-    _readable_manufacturer(domain, principal, application_id)
+    domain.manufacturers.require_readable(actor(domain, principal), application_id)
     data = domain.manufacturers.mou_typed_data(
         application_id,
         mou_sha256=mou_sha256,
@@ -263,7 +258,7 @@ def countersign_mou(
 
 @manufacturer.post("/{application_id}/stake-confirmation", summary="Confirm the stake on chain")
 def confirm_stake(domain: Domain, principal: Writer, application_id: ApplicationId) -> dict[str, Any]:
-    _readable_manufacturer(domain, principal, application_id)
+    domain.manufacturers.require_readable(actor(domain, principal), application_id)
     stake = domain.manufacturers.confirm_stake(actor(domain, principal), application_id)
     return {"stake": str(stake), **domain.manufacturers.export(application_id)}
 
@@ -328,18 +323,13 @@ def reject_manufacturer(
     "/{application_id}/anchored-case-file", summary="The case file whose SHA-256 the licence anchors"
 )
 def manufacturer_anchored(domain: Domain, principal: Reader, application_id: ApplicationId) -> Response:
-    _readable_manufacturer(domain, principal, application_id)
+    domain.manufacturers.require_readable(actor(domain, principal), application_id)
     return Response(domain.manufacturers.anchored_case_file(application_id), media_type="application/json")
 
 
 # -- device applications -----------------------------------------------------------------------
 
 device = APIRouter(prefix="/device-applications", tags=["device applications"])
-
-
-def _readable_device(domain: Onboarding, principal: Principal, application_id: int) -> None:
-    if not domain.devices.can_read(actor(domain, principal), application_id):
-        raise NotPermitted(f"{principal.address} is not a party to device application {application_id}")
 
 
 @device.post("", status_code=201, summary="Submit a design dossier (a licensed manufacturer)")
@@ -355,13 +345,13 @@ def list_device_applications(domain: Domain, principal: Reader) -> list[dict[str
 
 @device.get("/{application_id}", summary="The whole case file with audits and timeline")
 def device_application(domain: Domain, principal: Reader, application_id: ApplicationId) -> dict[str, Any]:
-    _readable_device(domain, principal, application_id)
+    domain.devices.require_readable(actor(domain, principal), application_id)
     return domain.devices.export(application_id)
 
 
 @device.get("/{application_id}/diff", summary="A design change against the licensed design's dossier")
 def design_diff(domain: Domain, principal: Reader, application_id: ApplicationId) -> dict[str, Any]:
-    _readable_device(domain, principal, application_id)
+    domain.devices.require_readable(actor(domain, principal), application_id)
     return domain.devices.diff(application_id)
 
 
@@ -435,7 +425,7 @@ def propose(
 def vote_transaction(
     domain: Domain, principal: Reader, application_id: ApplicationId, support: bool
 ) -> dict[str, Any]:
-    _readable_device(domain, principal, application_id)
+    domain.devices.require_readable(actor(domain, principal), application_id)
     return domain.devices.vote_call(application_id, support=support, voter=principal.address)
 
 
@@ -459,13 +449,12 @@ def cast_vote(
         signed_transaction=body.signed_transaction,
         reason=body.reason,
     )
-    domain.devices.sync(actor(domain, principal), application_id)
     return {"tx_hash": tx_hash, **domain.devices.export(application_id)}
 
 
 @device.post("/{application_id}/sync", summary="Bring the case up to the chain (votes, quorum, expiry)")
 def sync(domain: Domain, principal: Reader, application_id: ApplicationId) -> dict[str, Any]:
-    _readable_device(domain, principal, application_id)
+    domain.devices.require_readable(actor(domain, principal), application_id)
     domain.devices.sync(actor(domain, principal), application_id)
     return domain.devices.export(application_id)
 
@@ -482,7 +471,7 @@ def reject_device(
     "/{application_id}/anchored-case-file", summary="The case file whose SHA-256 the proposal anchors"
 )
 def device_anchored(domain: Domain, principal: Reader, application_id: ApplicationId) -> Response:
-    _readable_device(domain, principal, application_id)
+    domain.devices.require_readable(actor(domain, principal), application_id)
     return Response(domain.devices.anchored_case_file(application_id), media_type="application/json")
 
 

@@ -14,7 +14,7 @@ import json
 import shutil
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -40,7 +40,7 @@ from devicemint.licensing.registry import (
     read_manufacturer_licence,
 )
 from devicemint.onboarding.auditors import AuditScope, checksum
-from devicemint.onboarding.cases import FOUNDATION, Actor, NotPermitted
+from devicemint.onboarding.cases import FOUNDATION, Actor
 from devicemint.onboarding.design import (
     CertificationIn,
     CxAssessmentIn,
@@ -48,8 +48,9 @@ from devicemint.onboarding.design import (
     HardwareAuditIn,
     RemediationIn,
 )
+from devicemint.onboarding.device import DeviceOnboarding
 from devicemint.onboarding.evidence import EvidenceError, EvidenceKind, describe_media_type, normalise_sha256
-from devicemint.onboarding.manufacturer import MouSignature
+from devicemint.onboarding.manufacturer import ManufacturerOnboarding, MouSignature
 from devicemint.onboarding.questionnaire import QuestionnaireInvalid
 from devicemint.onboarding.service import Onboarding
 from devicemint.runtime import Runtime
@@ -429,12 +430,6 @@ MANUFACTURER = "manufacturer"
 MouSha = Annotated[str, typer.Option("--mou", callback=_sha256_param, help="SHA-256 of the uploaded MOU.")]
 
 
-def _readable(act: Acting, kind: str, application_id: int) -> None:
-    cases = act.onboarding.manufacturers if kind == MANUFACTURER else act.onboarding.devices
-    if not cases.can_read(act.actor, application_id):
-        raise NotPermitted(f"{act.actor.address} is not a party to {kind} application {application_id}")
-
-
 def sign_mou(act: Acting, application_id: int, mou: str, role: str) -> MouSignature:
     """Sign the MOU's EIP-712 typed data with the actor's key, with a fresh nonce and a deadline."""
     nonce, deadline = time.time_ns(), int(time.time()) + MOU_SIGNATURE_SECONDS
@@ -456,29 +451,6 @@ def manufacturer_submit(
     except QuestionnaireInvalid as exc:
         raise UsageError(f"{answers}: {exc}") from exc
     emit_case(as_json, MANUFACTURER, act.onboarding.manufacturers.export(application_id))
-
-
-@manufacturer_app.command("list")
-def manufacturer_list(ctx: typer.Context, party: AsParty = Party.FOUNDATION, as_json: AsJson = False) -> None:
-    """The manufacturer applications the party may see."""
-    act = acting(ctx, party)
-    cases = act.onboarding.manufacturers.visible_to(act.actor)
-    if as_json:
-        print(json.dumps(cases))
-    else:
-        print_table(
-            cases, ("application", "applicant", "stage", "licence_id"), "no manufacturer applications"
-        )
-
-
-@manufacturer_app.command("show")
-def manufacturer_show(
-    ctx: typer.Context, application_id: CaseId, party: AsParty = Party.FOUNDATION, as_json: AsJson = False
-) -> None:
-    """The whole case file with its timeline (for its parties, the foundation and the committee)."""
-    act = acting(ctx, party)
-    _readable(act, MANUFACTURER, application_id)
-    show_case(as_json, MANUFACTURER, act.onboarding.manufacturers.export(application_id))
 
 
 @manufacturer_app.command("checklist")
@@ -544,7 +516,7 @@ def manufacturer_confirm_stake(
 ) -> None:
     """Confirm the applicant's stake on chain (any party to the case may ask; the chain decides)."""
     act = acting(ctx, party)
-    _readable(act, MANUFACTURER, application_id)
+    act.onboarding.manufacturers.require_readable(act.actor, application_id)
     stake = act.onboarding.manufacturers.confirm_stake(act.actor, application_id)
     case = {"stake": str(stake), **act.onboarding.manufacturers.export(application_id)}
     emit_case(as_json, MANUFACTURER, case, f"stake {stake / 10**18:,.0f} tokens")
@@ -603,33 +575,6 @@ def manufacturer_grant(
     emit_case(as_json, MANUFACTURER, case, f"manufacturer licence {licence_id}")
 
 
-@manufacturer_app.command("reject")
-def manufacturer_reject(
-    ctx: typer.Context,
-    application_id: CaseId,
-    reason: Reason,
-    party: AsParty = Party.FOUNDATION,
-    as_json: AsJson = False,
-) -> None:
-    """Reject the application, with reasons (the foundation)."""
-    act = acting(ctx, party)
-    act.onboarding.manufacturers.reject(act.actor, application_id, reason=reason)
-    emit_case(as_json, MANUFACTURER, act.onboarding.manufacturers.export(application_id))
-
-
-@manufacturer_app.command("anchored-case-file")
-def manufacturer_anchored(
-    ctx: typer.Context,
-    application_id: CaseId,
-    out: Annotated[Path | None, typer.Option("--out", dir_okay=False, help="Write here, not stdout.")] = None,
-    party: AsParty = Party.FOUNDATION,
-) -> None:
-    """The exact case file whose SHA-256 the manufacturer licence carries on chain."""
-    act = acting(ctx, party)
-    _readable(act, MANUFACTURER, application_id)
-    write_bytes(act.onboarding.manufacturers.anchored_case_file(application_id), out)
-
-
 def write_bytes(data: bytes, out: Path | None) -> None:
     """Exact bytes (so they hash as anchored): to a file, or to stdout unchanged."""
     if out is None:
@@ -659,35 +604,13 @@ def device_submit(
     emit_case(as_json, DEVICE, case, f"design {case['design_hash']}")
 
 
-@device_app.command("list")
-def device_list(ctx: typer.Context, party: AsParty = Party.FOUNDATION, as_json: AsJson = False) -> None:
-    """The device applications the party may see."""
-    act = acting(ctx, party)
-    cases = act.onboarding.devices.visible_to(act.actor)
-    if as_json:
-        print(json.dumps(cases))
-    else:
-        columns = ("application", "applicant", "model", "revision", "stage", "licence_id")
-        print_table(cases, columns, "no device applications")
-
-
-@device_app.command("show")
-def device_show(
-    ctx: typer.Context, application_id: CaseId, party: AsParty = Party.FOUNDATION, as_json: AsJson = False
-) -> None:
-    """The whole case file with its audits and timeline."""
-    act = acting(ctx, party)
-    _readable(act, DEVICE, application_id)
-    show_case(as_json, DEVICE, act.onboarding.devices.export(application_id))
-
-
 @device_app.command("diff")
 def device_diff(
     ctx: typer.Context, application_id: CaseId, party: AsParty = Party.FOUNDATION, as_json: AsJson = False
 ) -> None:
     """For a design change: what changed against the licensed design's dossier."""
     act = acting(ctx, party)
-    _readable(act, DEVICE, application_id)
+    act.onboarding.devices.require_readable(act.actor, application_id)
     diff = act.onboarding.devices.diff(application_id)
     if as_json:
         print(json.dumps(diff))
@@ -809,7 +732,6 @@ def device_vote(
     act = acting(ctx, party)
     devices = act.onboarding.devices
     tx_hash = devices.vote(act.actor, application_id, voter=act.sender, support=support, reason=reason)
-    devices.sync(act.actor, application_id)
     case = {"tx_hash": tx_hash, **devices.export(application_id)}
     licence = f"; device licence {case['licence_id']}" if case["licence_id"] else ""
     emit_case(as_json, DEVICE, case, f"voted {'yes' if support else 'no'} in {tx_hash}{licence}")
@@ -821,36 +743,9 @@ def device_sync(
 ) -> None:
     """Bring the case up to the chain: votes cast from any wallet, quorum, rejection, expiry."""
     act = acting(ctx, party)
-    _readable(act, DEVICE, application_id)
+    act.onboarding.devices.require_readable(act.actor, application_id)
     act.onboarding.devices.sync(act.actor, application_id)
     emit_case(as_json, DEVICE, act.onboarding.devices.export(application_id))
-
-
-@device_app.command("reject")
-def device_reject(
-    ctx: typer.Context,
-    application_id: CaseId,
-    reason: Reason,
-    party: AsParty = Party.FOUNDATION,
-    as_json: AsJson = False,
-) -> None:
-    """Reject the application, with reasons (the foundation, before the vote)."""
-    act = acting(ctx, party)
-    act.onboarding.devices.reject(act.actor, application_id, reason=reason)
-    emit_case(as_json, DEVICE, act.onboarding.devices.export(application_id))
-
-
-@device_app.command("anchored-case-file")
-def device_anchored(
-    ctx: typer.Context,
-    application_id: CaseId,
-    out: Annotated[Path | None, typer.Option("--out", dir_okay=False, help="Write here, not stdout.")] = None,
-    party: AsParty = Party.FOUNDATION,
-) -> None:
-    """The exact case file whose SHA-256 the proposal (and the licence) carries on chain."""
-    act = acting(ctx, party)
-    _readable(act, DEVICE, application_id)
-    write_bytes(act.onboarding.devices.anchored_case_file(application_id), out)
 
 
 # -- licences ----------------------------------------------------------------------------------------
@@ -911,6 +806,78 @@ def serve_command(
     app = build_app(ctx.obj)
     stderr.print(f"serving the API on http://{host}:{port} (OpenAPI at /openapi.json); Ctrl-C to stop")
     uvicorn.run(app, host=host, port=port)
+
+
+def case_commands(
+    app: typer.Typer,
+    kind: str,
+    cases_of: Callable[[Onboarding], ManufacturerOnboarding | DeviceOnboarding],
+    columns: tuple[str, ...],
+) -> None:
+    """list, show, reject and anchored-case-file: the same for every kind of application."""
+
+    @app.command("list")
+    def list_cases(ctx: typer.Context, party: AsParty = Party.FOUNDATION, as_json: AsJson = False) -> None:
+        """The applications the party may see."""
+        act = acting(ctx, party)
+        cases = cases_of(act.onboarding).visible_to(act.actor)
+        if as_json:
+            print(json.dumps(cases))
+        else:
+            print_table(cases, columns, f"no {kind} applications")
+
+    @app.command("show")
+    def show(
+        ctx: typer.Context, application_id: CaseId, party: AsParty = Party.FOUNDATION, as_json: AsJson = False
+    ) -> None:
+        """The whole case file with its timeline (for its parties, the foundation and the committee)."""
+        act = acting(ctx, party)
+        cases = cases_of(act.onboarding)
+        cases.require_readable(act.actor, application_id)
+        show_case(as_json, kind, cases.export(application_id))
+
+    @app.command("reject")
+    def reject(
+        ctx: typer.Context,
+        application_id: CaseId,
+        reason: Reason,
+        party: AsParty = Party.FOUNDATION,
+        as_json: AsJson = False,
+    ) -> None:
+        """Reject the application, with reasons (the foundation)."""
+        act = acting(ctx, party)
+        cases = cases_of(act.onboarding)
+        cases.reject(act.actor, application_id, reason=reason)
+        emit_case(as_json, kind, cases.export(application_id))
+
+    @app.command("anchored-case-file")
+    def anchored(
+        ctx: typer.Context,
+        application_id: CaseId,
+        out: Annotated[
+            Path | None, typer.Option("--out", dir_okay=False, help="Write here, not stdout.")
+        ] = None,
+        party: AsParty = Party.FOUNDATION,
+    ) -> None:
+        """The exact case file whose SHA-256 the decision on chain carries."""
+        act = acting(ctx, party)
+        cases = cases_of(act.onboarding)
+        cases.require_readable(act.actor, application_id)
+        write_bytes(cases.anchored_case_file(application_id), out)
+
+
+case_commands(
+    manufacturer_app,
+    MANUFACTURER,
+    lambda o: o.manufacturers,
+    ("application", "applicant", "stage", "licence_id"),
+)
+case_commands(
+    device_app,
+    DEVICE,
+    lambda o: o.devices,
+    ("application", "applicant", "model", "revision", "stage", "licence_id"),
+)
 
 
 def register(app: typer.Typer) -> None:

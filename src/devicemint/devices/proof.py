@@ -44,6 +44,7 @@ from typing import Any
 
 import coincurve
 
+from devicemint.chain import eip712
 from devicemint.devices.merkle import keccak256
 from devicemint.errors import DevicemintError
 
@@ -235,20 +236,12 @@ _PROOF_TYPES = [
 
 def typed_data(domain: ProofDomain, fields: DeviceProofFields) -> dict[str, Any]:
     """The full EIP-712 structure (for wallets, device SDKs, eth_account, and our tests)."""
-    return {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "DeviceProof": [dict(t) for t in _PROOF_TYPES],
-        },
-        "primaryType": "DeviceProof",
-        "domain": domain.as_eip712(),
-        "message": fields.as_eip712_message(),
-    }
+    return eip712.typed_data(
+        domain=domain.as_eip712(),
+        primary_type="DeviceProof",
+        fields=_PROOF_TYPES,
+        message=fields.as_eip712_message(),
+    )
 
 
 # Dates, results, inspector and firmware version repeat across a batch; serial and IMEI do not.

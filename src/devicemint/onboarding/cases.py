@@ -114,6 +114,14 @@ class CaseFile(Generic[CaseT]):
                 raise NotFound(f"{self.kind} application {case.id} has anchored no decision on chain yet")
             return case.anchored_case_file.encode()
 
+    def can_read(self, actor: Actor, application_id: int) -> bool:
+        raise NotImplementedError
+
+    def require_readable(self, actor: Actor, application_id: int) -> None:
+        """Refuse an actor that is not a party to the case (see `may_read`)."""
+        if not self.can_read(actor, application_id):
+            raise NotPermitted(f"{actor.address} is not a party to {self.kind} application {application_id}")
+
     def export(self, application_id: int) -> dict[str, Any]:
         """The whole case as JSON, with its timeline."""
         with self.sessions() as session:

@@ -16,7 +16,7 @@ from importlib import resources
 from typing import Annotated, Any
 
 import rfc8785
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from devicemint.onboarding.checklist import Mark
 from devicemint.onboarding.evidence import EvidenceKind
@@ -53,25 +53,28 @@ class DossierFile(_Input):
     sha256: Sha256
 
 
+def _complete(files: list[DossierFile]) -> list[DossierFile]:
+    """The rules of every dossier, first submitted or replaced in a remediation."""
+    names = [f.name for f in files]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"file names must be unique in a dossier; repeated: {', '.join(repeated)}")
+    missing = [r.value for r in REQUIRED_ROLES if r not in {f.role for f in files}]
+    if missing:
+        raise ValueError(f"the dossier lacks a {' and a '.join(missing)} file")
+    return files
+
+
+Dossier = Annotated[list[DossierFile], Field(min_length=1, max_length=500), AfterValidator(_complete)]
+
+
 class DesignSubmission(_Input):
     """A device application's opening: the design and, for a design change, the licence it changes."""
 
     model: str = Field(min_length=1, max_length=100)
     revision: str = Field(min_length=1, max_length=100)
-    files: list[DossierFile] = Field(min_length=1, max_length=500)
+    files: Dossier
     supersedes_licence_id: int | None = Field(default=None, ge=1)
-
-    @field_validator("files")
-    @classmethod
-    def _unique_names(cls, files: list[DossierFile]) -> list[DossierFile]:
-        names = [f.name for f in files]
-        repeated = sorted({n for n in names if names.count(n) > 1})
-        if repeated:
-            raise ValueError(f"file names must be unique in a dossier; repeated: {', '.join(repeated)}")
-        missing = [r.value for r in REQUIRED_ROLES if r not in {f.role for f in files}]
-        if missing:
-            raise ValueError(f"the dossier lacks a {' and a '.join(missing)} file")
-        return files
 
 
 def design_hash(model: str, revision: str, files: list[DossierFile]) -> str:
@@ -174,7 +177,7 @@ class RemediationIn(_Input):
 
     note: str = Field(min_length=1, max_length=5000)
     evidence: list[Sha256] = Field(min_length=1, max_length=50)
-    files: list[DossierFile] | None = Field(default=None, max_length=500)
+    files: Dossier | None = None
 
 
 @dataclass(frozen=True)

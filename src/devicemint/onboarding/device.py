@@ -361,7 +361,6 @@ class DeviceOnboarding(CaseFile[DeviceApplication]):
         require_evidence(self.evidence, remediation.evidence, "the remediation")
         if remediation.files is not None:
             self._check_dossier(remediation.files)
-            DesignSubmission(model="m", revision="r", files=remediation.files)  # same dossier rules
         with transaction(self.sessions) as session:
             case = self._case(session, application_id)
             self._require_applicant(actor, case, "remediate")

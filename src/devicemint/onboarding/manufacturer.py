@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 
+from devicemint.chain import eip712
 from devicemint.chain.deployments import Contracts
 from devicemint.chain.tx import TxSender
 from devicemint.db.session import transaction
@@ -102,31 +103,23 @@ def mou_typed_data(
     deadline: int,
 ) -> dict[str, Any]:
     """The typed data a wallet signs to sign (manufacturer) or countersign (foundation) the MOU."""
-    return {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "MouSignature": [
-                {"name": "applicationId", "type": "uint256"},
-                {"name": "mouSha256", "type": "bytes32"},
-                {"name": "signer", "type": "address"},
-                {"name": "role", "type": "string"},
-                {"name": "nonce", "type": "uint256"},
-                {"name": "deadline", "type": "uint256"},
-            ],
-        },
-        "primaryType": "MouSignature",
-        "domain": {
+    return eip712.typed_data(
+        domain={
             "name": "devicemint onboarding",
             "version": "1",
             "chainId": chain_id,
             "verifyingContract": verifying_contract,
         },
-        "message": {
+        primary_type="MouSignature",
+        fields=(
+            {"name": "applicationId", "type": "uint256"},
+            {"name": "mouSha256", "type": "bytes32"},
+            {"name": "signer", "type": "address"},
+            {"name": "role", "type": "string"},
+            {"name": "nonce", "type": "uint256"},
+            {"name": "deadline", "type": "uint256"},
+        ),
+        message={
             "applicationId": application_id,
             "mouSha256": bytes.fromhex(mou_sha256),
             "signer": signer,
@@ -134,7 +127,7 @@ def mou_typed_data(
             "nonce": nonce,
             "deadline": deadline,
         },
-    }
+    )
 
 
 def root_key_fingerprint(csr_pem: bytes) -> str:

@@ -16,7 +16,6 @@ from devicemint.api.deps import Principal, require_role, require_scope
 from devicemint.auth.api_keys import Scope
 from devicemint.auth.roles import Role
 from devicemint.config import Settings
-from devicemint.db.session import make_engine, migrate, session_factory
 from tests.unit.auth.support import CHAIN_ID, DOMAIN, URI, Clock, signed
 
 
@@ -47,14 +46,6 @@ class Api:
 
     def bearer(self, token: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {token}"}
-
-
-@pytest.fixture
-def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(database_url)
-    migrate(engine)
-    yield session_factory(engine)
-    engine.dispose()
 
 
 @pytest.fixture
