@@ -3,9 +3,12 @@
 Prints, in one run:
   1. gas per device for mint calls of 1, 100 and 500 devices, for DeviceCertificate and for a
      naive baseline (OpenZeppelin ERC721 + a per-device struct in storage), with their ratio;
-  2. end to end for a 10,000-device factory file (validate, documents, Merkle, database,
-     journalled mint), beside the time the chain alone takes for the same transactions
-     (the journalled signed transactions replayed from a snapshot taken before the mint).
+  2. end to end for a 10,000-device factory file (validate, documents, X.509 device
+     certificates, Merkle, database, journalled mint), beside the time the chain alone takes for
+     the same transactions (the journalled signed transactions replayed from a snapshot taken
+     before the mint);
+  3. the X.509 issuing rate alone: device certificates per second signed by the manufacturer
+     root (its key in the encrypted key file), to compare with the minting rate.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import time
 from datetime import date
 from pathlib import Path
 
+import coincurve
 from web3 import Web3
 from web3.contract import Contract
 
@@ -29,10 +33,13 @@ from devicemint.chain.tx import TxSender
 from devicemint.cli.chain_commands import deploy
 from devicemint.cli.demo_command import onboard_sample_manufacturer
 from devicemint.cli.device_commands import mint_file, release
-from devicemint.runtime import Runtime
 from devicemint.config import Settings
 from devicemint.db.models import ChainTx
+from devicemint.devices.proof import address_of_private_key
 from devicemint.devices.simulate import simulate_batch
+from devicemint.licensing.registry import read_minting_licence
+from devicemint.pki.authority import Authority
+from devicemint.runtime import Runtime
 
 GAS_TARGET_PER_DEVICE = 26_000
 E2E_DEVICES = int(os.environ.get("DEVICEMINT_BENCH_DEVICES", "10000"))
@@ -134,6 +141,29 @@ def end_to_end(runtime: Runtime, device_licence_id: int, workdir: Path) -> dict[
     }
 
 
+def issuing_rate(runtime: Runtime, device_licence_id: int, count: int = 10_000) -> float:
+    """Device certificates per second, as intake issues them (keys made beforehand)."""
+    licence = read_minting_licence(runtime.contracts, device_licence_id).manufacturer
+    issuer = Authority.of(runtime.settings, runtime.sessions).device_issuer(
+        holder=licence.holder, root_fingerprint=licence.root_cert_fingerprint
+    )
+    devices = []
+    for _ in range(count):
+        key = coincurve.PrivateKey()
+        public = key.public_key.format(compressed=False)
+        devices.append((address_of_private_key(key.secret), public))
+    started = time.perf_counter()
+    for i, (address, public) in enumerate(devices):
+        issuer.issue(
+            serial_number=f"BENCH-{i:08d}",
+            imei=f"35693803{i:06d}0",
+            address=address,
+            public_key=public,
+            provisioning_date=date.today(),
+        )
+    return count / (time.perf_counter() - started)
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="devicemint-bench-") as tmp:
         workdir = Path(tmp)
@@ -170,6 +200,11 @@ def main() -> None:
             print(
                 f"chain alone (same signed txs replayed): {figures['chain_s']:.2f}s = "
                 f"{figures['devices'] / figures['chain_s']:,.0f} devices/s"
+            )
+            rate = issuing_rate(runtime, device_licence_id)
+            print(
+                f"X.509 device certificates issued alone: {rate:,.0f} per second "
+                f"(minting end to end: {figures['devices'] / figures['total_s']:,.0f} devices/s)"
             )
             peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             print(f"peak resident memory of the bench process: {peak_mb:,.0f} MB")

@@ -32,6 +32,13 @@ class Settings:
     key_passphrase: str | None = None
     # Device keystore passphrase used by `factory simulate` (only a dev default on 31337).
     device_keystore_passphrase: str | None = None
+    # Passphrase of the encrypted X.509 CA keys (foundation root, manufacturer roots): from the
+    # environment, or from a file such as a mounted secret. A dev default exists on 31337 only.
+    pki_passphrase: str | None = None
+    pki_passphrase_file: Path | None = None
+    # The manufacturer root key that signs device certificates when minting, if not the one in
+    # this home's keystore (for example a key the manufacturer made itself for its CSR).
+    manufacturer_ca_key: Path | None = None
     # Deployment parties on a non-dev chain (on 31337 they are dev accounts). The staking token
     # is the network's own ERC-20 there; a stand-in is deployed on 31337.
     staking_token: str | None = None
@@ -67,7 +74,7 @@ class Settings:
 
 _ENV_PREFIX = "DEVICEMINT_"
 # Secrets come from the environment only, never from a file that may be committed or copied.
-_SECRETS = frozenset({"key_passphrase", "device_keystore_passphrase"})
+_SECRETS = frozenset({"key_passphrase", "device_keystore_passphrase", "pki_passphrase"})
 
 
 def _coerce(name: str, raw: object, annotation: str) -> object:

@@ -15,6 +15,8 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from eth_account import Account
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
@@ -31,7 +33,7 @@ from devicemint.onboarding.checklist import load_checklist
 from devicemint.onboarding.design import load_cx_rubric
 from devicemint.onboarding.samples import sample_bom, sample_firmware, sample_mp4, sample_pdf
 from devicemint.runtime import Runtime
-from tests.integration.api.pipeline import ANSWERS, STAKE, csr_pem
+from tests.integration.api.pipeline import ANSWERS, STAKE
 
 pytestmark = pytest.mark.xdist_group("chain")
 
@@ -148,17 +150,14 @@ def license_manufacturer(cli: Cli) -> int:
     report = cli.upload("audit_report", "factory-audit.pdf", sample_pdf("factory audit: pass"))
     approved = cli(*m, "approve", number, "--report", report, "--as", "auditor", "--json").json
     assert approved["stage"] == "auditor_approved"
-    granted = cli(
-        *m,
-        "grant",
-        number,
-        "--csr",
-        cli.file("root.csr", csr_pem(ANSWERS["company_name"])),
-        "--as",
-        "foundation",
-        "--json",
-    )
+    # Bring your own key: the manufacturer makes its root key (encrypted) and a CSR for it.
+    csr = cli("pki", "request", "--organisation", ANSWERS["company_name"], "--as", "manufacturer").stdout
+    cli("pki", "init-root", "--organisation", "Test Network Foundation")
+    granted = cli(*m, "grant", number, "--csr", cli.file("root.csr", csr), "--as", "foundation", "--json")
     assert granted.json["stage"] == "licensed"
+    root = x509.load_pem_x509_certificate(cli("pki", "root", "--manufacturer", "1").stdout.encode())
+    assert root.public_key() == x509.load_pem_x509_csr(csr.encode()).public_key()
+    assert granted.json["root_cert_fingerprint"] == root.fingerprint(hashes.SHA256()).hex()
     return int(granted.json["licence_id"])
 
 

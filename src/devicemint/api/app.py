@@ -17,6 +17,7 @@ from devicemint.api.auth_routes import router as auth_router
 from devicemint.api.deps import ApiContext, ApiError
 from devicemint.api.licence_routes import router as licence_router
 from devicemint.api.onboarding_routes import router as onboarding_router
+from devicemint.api.pki_routes import router as pki_router
 from devicemint.auth.errors import MalformedSignIn, PermissionRefused, SignInRefused
 from devicemint.auth.roles import RoleResolver
 from devicemint.auth.siwe import NONCE_TTL, SESSION_TTL
@@ -29,6 +30,7 @@ from devicemint.onboarding.checklist import ChecklistIncomplete
 from devicemint.onboarding.evidence import EvidenceError
 from devicemint.onboarding.questionnaire import QuestionnaireInvalid
 from devicemint.onboarding.service import Onboarding
+from devicemint.pki.errors import NoFoundationRoot, PkiError
 from devicemint.runtime import Runtime
 
 
@@ -93,6 +95,7 @@ def create_app(
     app.include_router(auth_router)
     app.include_router(onboarding_router)
     app.include_router(licence_router)
+    app.include_router(pki_router)
     return app
 
 
@@ -114,6 +117,8 @@ _DOMAIN_ERRORS: tuple[tuple[type[DevicemintError], int, str], ...] = (
     (QuestionnaireInvalid, 422, "invalid_request"),
     (ChecklistIncomplete, 422, "invalid_request"),
     (EvidenceError, 422, "invalid_evidence"),
+    (NoFoundationRoot, 409, "refused"),
+    (PkiError, 422, "invalid_request"),
     # The chain answered: the contract refused (a rule, not an outage).
     (TransactionReverted, 409, "refused_by_contract"),
     (ChainError, 503, "chain_unavailable"),

@@ -291,8 +291,12 @@ def approve_manufacturer(
 
 
 class GrantIn(_Body):
-    csr_pem: str = Field(
-        min_length=1, max_length=20_000, description="PEM PKCS#10 request for the root certificate"
+    csr_pem: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=20_000,
+        description="PEM PKCS#10 request (P-256) for the manufacturer root certificate; "
+        "without it a key is made in the manufacturer's encrypted keystore on this server",
     )
 
 
@@ -302,7 +306,10 @@ def grant_manufacturer_licence(
 ) -> dict[str, Any]:
     key = server_key(ctx, principal, "grant manufacturer licences")
     licence_id = domain.manufacturers.grant(
-        actor(domain, principal), application_id, foundation=key, csr_pem=body.csr_pem.encode()
+        actor(domain, principal),
+        application_id,
+        foundation=key,
+        csr_pem=body.csr_pem.encode() if body.csr_pem is not None else None,
     )
     return {"licence_id": licence_id, **domain.manufacturers.export(application_id)}
 

@@ -6,7 +6,6 @@ and deploys afresh only when there is none (a new local chain, a wiped node).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from web3.contract import Contract
 from devicemint.chain.deploy import Deployment, DeploymentParams, contract, deploy_contracts
 from devicemint.config import Settings
 from devicemint.errors import ChainError, ConfigError
+from devicemint.files import write_atomically
 
 
 @dataclass(frozen=True)
@@ -61,16 +61,6 @@ def _still_on_chain(w3: Web3, deployment: Deployment) -> bool:
     return all(len(w3.eth.get_code(Web3.to_checksum_address(a))) > 0 for a in addresses)
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    with temporary.open("w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    temporary.replace(path)
-
-
 def ensure_deployed(
     *, settings: Settings, w3: Web3, deployer: LocalAccount, params: DeploymentParams
 ) -> tuple[Deployment, bool]:
@@ -85,7 +75,7 @@ def ensure_deployed(
     if recorded is not None and _still_on_chain(w3, recorded):
         return recorded, False
     deployment = deploy_contracts(w3=w3, deployer=deployer, params=params)
-    _write_atomically(deployment_file(settings.home, chain_id), deployment.to_json())
+    write_atomically(deployment_file(settings.home, chain_id), deployment.to_json().encode(), mode=0o644)
     return deployment, True
 
 

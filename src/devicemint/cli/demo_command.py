@@ -71,9 +71,7 @@ def run_demo(settings: Settings, *, devices: int) -> int:
 
     first_serial = _first_serial(batch_file)
     console.print(f"\n[bold]devicemint verify {first_serial}[/]")
-    result = Verifier(sessions=runtime.sessions, contracts=runtime.contracts, domain=runtime.domain).verify(
-        first_serial
-    )
+    result = Verifier.of(runtime).verify(first_serial)
     print_verification(result)
     return result.exit_code
 

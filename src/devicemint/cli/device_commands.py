@@ -6,19 +6,23 @@ import json
 from datetime import date
 from pathlib import Path
 
+import requests
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from web3 import Web3
 
 from devicemint.chain import keys
+from devicemint.chain.deployments import Contracts
 from devicemint.chain.tx import TxSender
 from devicemint.config import Settings
+from devicemint.devices import bundle as bundles
 from devicemint.devices.intake import IntakeRejected
 from devicemint.devices.minting import MintReport, mint_batch_file
 from devicemint.devices.simulate import simulate_batch
 from devicemint.devices.verify import Standing, Verification, Verifier
-from devicemint.errors import ConfigError, NotFound, UsageError
+from devicemint.errors import ChainError, ConfigError, NotFound, UsageError
 from devicemint.licensing.registry import published_firmware
 from devicemint.runtime import Runtime
 
@@ -209,33 +213,86 @@ def print_verification(result: Verification) -> None:
     console.print(table)
     if result.document:
         device = result.document["device"]
-        console.print(
-            f"serial {device['serial_number']}, IMEI {device['imei']}, "
-            f"batch {result.chain_batch_id}, owner {result.owner}"
-        )
+        known = [f"serial {device['serial_number']}", f"IMEI {device['imei']}"]
+        known += [f"batch {result.chain_batch_id}"] if result.chain_batch_id is not None else []
+        known += [f"owner {result.owner}"] if result.owner else []
+        console.print(", ".join(known))
 
 
 def verify_command(
     ctx: typer.Context,
-    query: str = typer.Argument(..., help="0x address, token id, serial number or IMEI."),
+    query: str = typer.Argument(None, help="0x address, token id, serial number or IMEI."),
     as_json: bool = typer.Option(False, "--json"),
+    export: Path | None = typer.Option(
+        None,
+        "--export",
+        file_okay=False,
+        help="Also write the device's verification bundle into this directory.",
+    ),
+    bundle: Path | None = typer.Option(
+        None,
+        "--bundle",
+        file_okay=False,
+        help="Verify an exported bundle instead (offline unless --rpc-url).",
+    ),
+    rpc_url: str | None = typer.Option(
+        None, "--rpc-url", help="With --bundle: also check the on-chain root and licences at this endpoint."
+    ),
+    trust_root: Path | None = typer.Option(
+        None,
+        "--trust-root",
+        dir_okay=False,
+        exists=True,
+        help="With --bundle: the foundation root PEM to trust.",
+    ),
 ) -> None:
     """Is this device genuine and in good standing? Exit 0 yes, 3 known but not, 4 not found."""
-    if not query.strip():
-        raise UsageError("QUERY is empty: give a 0x address, token id, serial number or IMEI")
-    runtime = Runtime.open(ctx.obj)
-    verifier = Verifier(sessions=runtime.sessions, contracts=runtime.contracts, domain=runtime.domain)
-    try:
-        result = verifier.verify(query)
-    except NotFound as exc:
-        if as_json:
-            print(json.dumps({"query": query, "standing": "not_found", "detail": str(exc), "exit_code": 4}))
-        raise
+    if bundle is not None:
+        if query or export:
+            raise UsageError("--bundle verifies a bundle: give no QUERY and no --export with it")
+        result = _verify_bundle(bundle, rpc_url=rpc_url, trust_root=trust_root)
+    else:
+        if rpc_url or trust_root:
+            raise UsageError("--rpc-url and --trust-root go with --bundle")
+        if not query or not query.strip():
+            raise UsageError("QUERY is empty: give a 0x address, token id, serial number or IMEI")
+        result = _verify_query(ctx.obj, query, export=export, as_json=as_json)
     if as_json:
         print(json.dumps(result.to_dict(), default=str))
     else:
         print_verification(result)
+        if bundle is not None and rpc_url is None:
+            console.print("offline: the on-chain root and licence standing were not checked (give --rpc-url)")
+        if export is not None:
+            console.print(f"bundle written to {export} (see {export / 'VERIFY.txt'})")
     raise typer.Exit(result.exit_code)
+
+
+def _verify_query(settings: Settings, query: str, *, export: Path | None, as_json: bool) -> Verification:
+    verifier = Verifier.of(Runtime.open(settings))
+    try:
+        return verifier.verify(query) if export is None else bundles.export(verifier, query, export)
+    except NotFound as exc:
+        if as_json:
+            print(json.dumps({"query": query, "standing": "not_found", "detail": str(exc), "exit_code": 4}))
+        raise
+
+
+def _verify_bundle(directory: Path, *, rpc_url: str | None, trust_root: Path | None) -> Verification:
+    bundle = bundles.Bundle.read(directory, trust_root=trust_root)
+    contracts = None
+    if rpc_url is not None:
+        w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 60}))
+        try:
+            chain_id = int(w3.eth.chain_id)
+        except requests.RequestException as exc:
+            raise ChainError(f"cannot reach the chain at {rpc_url}") from exc
+        if chain_id != bundle.deployment.chain_id:
+            raise UsageError(
+                f"{rpc_url} is chain {chain_id}; the bundle is for chain {bundle.deployment.chain_id}"
+            )
+        contracts = Contracts.bind(w3, bundle.deployment)
+    return bundles.BundleVerifier(bundle=bundle, contracts=contracts).verify()
 
 
 def register(app: typer.Typer) -> None:

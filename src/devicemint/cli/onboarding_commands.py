@@ -558,18 +558,24 @@ def manufacturer_grant(
     ctx: typer.Context,
     application_id: CaseId,
     csr: Annotated[
-        Path,
+        Path | None,
         typer.Option(
-            "--csr", exists=True, dir_okay=False, readable=True, help="PEM request for the root certificate."
+            "--csr",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+            help="The manufacturer's PEM request for its root certificate (see `devicemint pki request`); "
+            "without it a root key is made in this home's encrypted keystore.",
         ),
-    ],
+    ] = None,
     party: AsParty = Party.FOUNDATION,
     as_json: AsJson = False,
 ) -> None:
-    """Grant the manufacturer licence on chain, anchoring the whole case file (the foundation)."""
+    """Issue the manufacturer root certificate and grant the licence on chain with its SHA-256,
+    anchoring the whole case file (the foundation)."""
     act = acting(ctx, party)
     licence_id = act.onboarding.manufacturers.grant(
-        act.actor, application_id, foundation=act.sender, csr_pem=csr.read_bytes()
+        act.actor, application_id, foundation=act.sender, csr_pem=csr.read_bytes() if csr else None
     )
     case = {"licence_id": licence_id, **act.onboarding.manufacturers.export(application_id)}
     emit_case(as_json, MANUFACTURER, case, f"manufacturer licence {licence_id}")

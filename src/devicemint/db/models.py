@@ -87,6 +87,10 @@ class Certificate(Base):
     minted: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     mint_tx_hash: Mapped[str | None] = mapped_column(String(66))
     minted_block: Mapped[int | None] = mapped_column(BigInteger)
+    # The device's X.509 certificate (DER), issued by its manufacturer root at intake, and its
+    # serial in hex (what a CRL lists).
+    x509_der: Mapped[bytes | None] = mapped_column(LargeBinary)
+    x509_serial: Mapped[str | None] = mapped_column(String(42), index=True)
 
 
 class ChainTx(Base):

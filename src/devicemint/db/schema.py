@@ -7,6 +7,7 @@ Domains keep their tables in their own `models` module (on the one `Base` of
 import devicemint.auth.models  # noqa: F401  registers the auth tables
 import devicemint.licensing.models  # noqa: F401  registers the committee mirror
 import devicemint.onboarding.models  # noqa: F401  registers the onboarding tables
+import devicemint.pki.models  # noqa: F401  registers the CA certificates, revocations and CRLs
 from devicemint.db.models import Base
 
 metadata = Base.metadata

@@ -59,8 +59,9 @@ from devicemint.devices.proof import (
     DeviceProofFields,
     ProofDomain,
     SignatureError,
+    address_of_public_key,
     checksum_address,
-    recover_signer_bytes,
+    recover_public_key,
 )
 from devicemint.errors import DevicemintError
 
@@ -125,7 +126,8 @@ class FactoryRow:
 
     ``device_address`` is EIP-55 checksummed, hashes are 32 raw bytes, and
     ``device_signature`` is 65 bytes with ``v`` normalised to 27/28 (so one
-    proof has one spelling in the certificate document).
+    proof has one spelling in the certificate document); ``device_public_key`` is
+    the 65-byte uncompressed secp256k1 key it recovers to.
     """
 
     row: int
@@ -144,6 +146,8 @@ class FactoryRow:
     firmware_sha256: bytes
     provisioning_date: date
     device_signature: bytes
+    # Recovered from device_signature: the key the device's X.509 certificate certifies.
+    device_public_key: bytes
 
     def __reduce__(self) -> tuple[type[FactoryRow], tuple[Any, ...]]:
         # Rows come back from the worker processes pickled. Rebuilt by the constructor they
@@ -621,7 +625,8 @@ def _validate(
             provisioning_date=text["provisioning_date"],
         )
         try:
-            signer = recover_signer_bytes(domain, fields, signature)
+            public_key = recover_public_key(domain, fields, signature)
+            signer = address_of_public_key(public_key)
         except SignatureError as exc:
             err("device_signature", f"{exc}; it must be the device's EIP-712 proof of possession")
         else:
@@ -656,6 +661,7 @@ def _validate(
             firmware_sha256=hashes["firmware_sha256"],
             provisioning_date=dates["provisioning_date"],
             device_signature=signature,  # type: ignore[arg-type]
+            device_public_key=public_key,
         ),
         keys,
     )

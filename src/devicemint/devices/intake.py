@@ -2,7 +2,8 @@
 
 One streaming pass inside one database transaction: each row is validated (every rule, the
 device's proof of possession, uniqueness in the file, in the database and on chain), its
-certificate document is built and stored content-addressed, and its Merkle leaf kept. If any
+certificate document is built and stored content-addressed, its X.509 certificate issued by the
+manufacturer root for the key the proof recovers to, and its Merkle leaf kept. If any
 row is wrong the transaction is rolled back and every row error is reported: a batch is taken
 whole or not at all, and nothing half-written is left behind by a crash either.
 """
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -26,6 +28,7 @@ from devicemint.devices.merkle import MerkleTree, leaf_hash
 from devicemint.devices.proof import ProofDomain
 from devicemint.errors import DevicemintError, UsageError
 from devicemint.licensing.registry import MintingLicence, firmware_image
+from devicemint.pki.profiles import DeviceIssuer
 
 FLUSH_ROWS = 1000
 
@@ -86,11 +89,13 @@ class Intake:
         contracts: Contracts,
         licence: MintingLicence,
         domain: ProofDomain,
+        issuer: DeviceIssuer,
         uri: str,
         today: date,
         workers: int = 0,
     ) -> None:
         self.sessions = sessions
+        self.issuer = issuer
         self.workers = workers
         self.licence = licence
         self.domain = domain
@@ -264,6 +269,13 @@ class Intake:
         documents, certificates = [], []
         for offset, (row, digest, body) in enumerate(rows):
             documents.append({"sha256": digest.hex(), "body": body})
+            x509_certificate = self.issuer.issue(
+                serial_number=row.serial_number,
+                imei=row.imei,
+                address=row.device_address,
+                public_key=row.device_public_key,
+                provisioning_date=row.provisioning_date,
+            )
             certificates.append(
                 {
                     "address": row.device_address,
@@ -273,6 +285,8 @@ class Intake:
                     "position": first_position + offset,
                     "document_sha256": digest.hex(),
                     "minted": False,
+                    "x509_der": x509_certificate.public_bytes(Encoding.DER),
+                    "x509_serial": f"{x509_certificate.serial_number:x}",
                 }
             )
         session.execute(insert(Document), documents)

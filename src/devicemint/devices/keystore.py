@@ -22,7 +22,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from devicemint.devices.proof import address_of_private_key, checksum_address
 from devicemint.errors import DevicemintError
+from devicemint.files import write_atomically
 
 __all__ = ["FORMAT", "VERSION", "KeystoreError", "read_keystore", "write_keystore"]
 
@@ -107,28 +107,7 @@ def write_keystore(path: str | Path, keys: Mapping[str, bytes], passphrase: str)
     plaintext = json.dumps(plain, separators=(",", ":")).encode("utf-8")
     ciphertext = AESGCM(secret).encrypt(nonce, plaintext, _associated_data(header))
     envelope = dict(header, count=len(plain), ciphertext=base64.b64encode(ciphertext).decode("ascii"))
-    _atomic_write(path, json.dumps(envelope, indent=2).encode("utf-8") + b"\n")
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    directory = path.parent if str(path.parent) else Path(".")
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    write_atomically(path, json.dumps(envelope, indent=2).encode("utf-8") + b"\n")
 
 
 def read_keystore(path: str | Path, passphrase: str) -> dict[str, bytes]:

@@ -37,6 +37,7 @@ from devicemint.db.session import transaction
 from devicemint.devices.intake import Intake, IntakeResult, chain_conflicts
 from devicemint.errors import ChainError, DevicemintError
 from devicemint.licensing.registry import read_minting_licence
+from devicemint.pki.authority import Authority
 from devicemint.runtime import Runtime
 
 # Gas limits are upper bounds, not estimates: estimating would execute every chunk twice.
@@ -433,10 +434,14 @@ def mint_batch_file(
                 f"design 0x{stated} is not the design of device licence {device_licence_id} (0x{licensed}); "
                 "devices of a changed design are minted under that design's own licence"
             )
+    issuer = Authority.of(settings, runtime.sessions).device_issuer(
+        holder=licence.manufacturer.holder, root_fingerprint=licence.manufacturer.root_cert_fingerprint
+    )
     intake = Intake(
         sessions=runtime.sessions,
         contracts=runtime.contracts,
         licence=licence,
+        issuer=issuer,
         domain=runtime.domain,
         uri=runtime.batch_uri,
         today=date.today(),

@@ -60,6 +60,7 @@ __all__ = [
     "is_checksum_address",
     "proof_digest",
     "recover_signer",
+    "recover_public_key",
     "recover_signer_bytes",
     "sign_proof",
     "typed_data",
@@ -306,9 +307,23 @@ def sign_proof(domain: ProofDomain, fields: DeviceProofFields, private_key: byte
     return sig[:64] + bytes((sig[64] + 27,))
 
 
+def recover_public_key(domain: ProofDomain, fields: DeviceProofFields, signature: bytes | str) -> bytes:
+    """The signer's secp256k1 public key, 65 bytes uncompressed (``04 || x || y``).
+
+    A factory row carries only the device's address; its proof of possession yields the key
+    itself, which the device's X.509 certificate certifies.
+    """
+    return _recover(proof_digest(domain, fields), signature)
+
+
+def address_of_public_key(public_key: bytes) -> bytes:
+    """The 20 raw address bytes of a 65-byte uncompressed public key."""
+    return keccak256(public_key[1:])[12:]
+
+
 def recover_signer_bytes(domain: ProofDomain, fields: DeviceProofFields, signature: bytes | str) -> bytes:
     """The 20 raw bytes of the signer's address (the fast form for batch validation)."""
-    return _recover(proof_digest(domain, fields), signature)
+    return address_of_public_key(recover_public_key(domain, fields, signature))
 
 
 def recover_signer(domain: ProofDomain, fields: DeviceProofFields, signature: bytes | str) -> str:
@@ -359,4 +374,4 @@ def _recover(digest: bytes, signature: bytes | str) -> bytes:
         )
     except ValueError:
         raise SignatureError("signature does not correspond to any public key") from None
-    return keccak256(public.format(compressed=False)[1:])[12:]
+    return public.format(compressed=False)

@@ -3,14 +3,18 @@
 Every answer is recomputed from the chain and the certificate document: the document's hash is
 its content address, its Merkle proof must lead to the root stored on chain for the token's
 batch, the device's EIP-712 proof of possession must recover to the token's address, the
-document must name the licences the chain says, and both licences must be in standing.
+document must name the licences the chain says, both licences must be in standing, and the
+device's X.509 certificate must chain to the foundation root through the manufacturer root whose
+fingerprint the chain records, unrevoked.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from sqlalchemy import select
@@ -22,13 +26,19 @@ from devicemint.db.models import Batch, Certificate, Document
 from devicemint.devices.document import CertificateDocument
 from devicemint.devices.merkle import MerkleTree, leaf_hash, verify_proof
 from devicemint.devices.proof import ProofDomain, SignatureError, recover_signer
-from devicemint.errors import NotFound
+from devicemint.errors import ChainError, NotFound
 from devicemint.licensing.registry import (
     DeviceLicenceStatus,
+    ManufacturerLicence,
     ManufacturerStatus,
     read_device_licence,
     read_manufacturer_licence,
 )
+from devicemint.pki.authority import Authority
+from devicemint.pki.errors import NoFoundationRoot
+from devicemint.pki.profiles import fingerprint
+from devicemint.pki.trust import TrustPath, binding_problems, describe, path_problems
+from devicemint.runtime import Runtime
 
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _MAX_TOKEN_ID = 2**160 - 1
@@ -60,6 +70,7 @@ class Verification:
     merkle_root: str | None = None
     proof: list[str] = field(default_factory=list)
     document: dict | None = None
+    x509_serial: str | None = None
 
     @property
     def exit_code(self) -> int:
@@ -93,11 +104,196 @@ def resolve(session: Session, query: str) -> str:
     raise NotFound(f"no device matches {query!r} (tried address, token id, serial number and IMEI)")
 
 
-class Verifier:
-    def __init__(self, *, sessions: sessionmaker[Session], contracts: Contracts, domain: ProofDomain) -> None:
-        self.sessions = sessions
+class CertificateChecks:
+    """The checks that need only a certificate document, the proof domain and the chain; shared
+    by the verifier of this installation and the verifier of exported bundles."""
+
+    def __init__(
+        self,
+        *,
+        contracts: Contracts | None,
+        domain: ProofDomain,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.contracts = contracts
         self.domain = domain
+        self.clock = clock
+
+    def _chain(self) -> Contracts:
+        if self.contracts is None:
+            raise ChainError("the licence checks need the chain: give an RPC endpoint")
+        return self.contracts
+
+    def _fail(self, result: Verification, check: Check, standing: Standing = Standing.NOT_GENUINE) -> None:
+        result.checks.append(check)
+        if not check.ok and (result.standing is Standing.GENUINE or standing is Standing.NOT_GENUINE):
+            result.standing = standing
+
+    def _check_document(self, result: Verification, body: bytes) -> CertificateDocument | None:
+        try:
+            parsed = CertificateDocument.from_json(body)
+        except ValueError as exc:
+            self._fail(result, Check("document", False, f"certificate document is malformed: {exc}"))
+            return None
+        result.document = parsed.to_dict()
+        same_device = parsed.address.lower() == result.address.lower()
+        self._fail(
+            result,
+            Check(
+                "document",
+                same_device,
+                "document names this device"
+                if same_device
+                else f"document names {parsed.address}, not {result.address}",
+            ),
+        )
+        return parsed
+
+    def _check_root(self, result: Verification, root: bytes, body: bytes, proof: list[bytes]) -> None:
+        result.proof = ["0x" + p.hex() for p in proof]
+        leaf = leaf_hash(result.address, hashlib.sha256(body).digest())
+        ok = verify_proof(root, leaf, proof)
+        self._fail(
+            result,
+            Check(
+                "merkle_proof",
+                ok,
+                "document hash is committed by the on-chain batch root"
+                if ok
+                else "document is not committed by the on-chain batch root",
+            ),
+        )
+
+    def _check_signature(self, result: Verification, document: CertificateDocument) -> None:
+        try:
+            signer = recover_signer(self.domain, document.proof_fields(), document.signature_bytes)
+        except SignatureError as exc:
+            self._fail(result, Check("device_signature", False, str(exc)))
+            return
+        ok = signer.lower() == result.address.lower()
+        self._fail(
+            result,
+            Check(
+                "device_signature",
+                ok,
+                "proof of possession recovers to the device address"
+                if ok
+                else f"proof of possession recovers to {signer}, not the device",
+            ),
+        )
+
+    def _check_licences(
+        self, result: Verification, document: CertificateDocument, device_licence_id: int
+    ) -> ManufacturerLicence:
+        contracts = self._chain()
+        device = read_device_licence(contracts, device_licence_id)
+        differences = _differences(
+            ("device licence", document.device_licence_id, device_licence_id),
+            ("design hash", document.design_hash, "0x" + device.design_hash.hex()),
+            ("hardware model", document.hardware_model, device.hardware_model),
+            ("hardware revision", document.hardware_revision, device.hardware_revision),
+        )
+        self._fail(
+            result,
+            Check(
+                "device_licence_binding",
+                not differences,
+                differences or f"document names device licence {device_licence_id}, its design and model",
+            ),
+        )
+        revoked = device.status is DeviceLicenceStatus.REVOKED
+        self._fail(
+            result,
+            Check(
+                "device_licence",
+                not revoked,
+                f"device licence {device_licence_id} is {device.status.name.lower()}",
+            ),
+        )
+        manufacturer_id = contracts.manufacturer_license.functions.licenceIdOf(device.holder).call()
+        manufacturer = read_manufacturer_licence(contracts, manufacturer_id)
+        differences = _differences(
+            ("manufacturer licence", document.manufacturer_licence_id, manufacturer_id),
+            ("manufacturer name", document.manufacturer_name, manufacturer.name),
+        )
+        self._fail(
+            result,
+            Check(
+                "manufacturer_licence_binding",
+                not differences,
+                differences or f"document names manufacturer licence {manufacturer_id} ({manufacturer.name})",
+            ),
+        )
+        detail = f"manufacturer licence {manufacturer_id} ({manufacturer.name}) is {manufacturer.status.name.lower()}"
+        if manufacturer.status is ManufacturerStatus.REVOKED:
+            self._fail(result, Check("manufacturer_licence", False, detail + " for cause"))
+        elif manufacturer.status is ManufacturerStatus.SUSPENDED:
+            self._fail(result, Check("manufacturer_licence", False, detail), Standing.NOT_IN_GOOD_STANDING)
+        else:
+            # Renounced licences keep their devices genuine: renouncing is not a finding against them.
+            self._fail(result, Check("manufacturer_licence", True, detail))
+        return manufacturer
+
+    def _check_trust_path(
+        self,
+        result: Verification,
+        document: CertificateDocument,
+        path: TrustPath,
+        revoked: list[str],
+        fine: str,
+    ) -> None:
+        """The X.509 path verifies now, certifies this very device, and `revoked` (what the CRLs
+        or the authority's records say) is empty."""
+        result.x509_serial = f"{path.device.serial_number:x}"
+        problems = (
+            path_problems(path, at=self.clock())
+            + binding_problems(
+                path.device,
+                serial_number=document.serial_number,
+                imei=document.imei,
+                address=result.address,
+                chain_id=self.domain.chain_id,
+            )
+            + revoked
+        )
+        self._fail(
+            result,
+            Check(
+                "x509_chain",
+                not problems,
+                "; ".join(problems)
+                or f"device certificate {result.x509_serial} chains to {describe(path.foundation_root)} (SHA-256 "
+                f"{fingerprint(path.foundation_root).hex()}) through {describe(path.manufacturer_root)}; {fine}",
+            ),
+        )
+
+
+class Verifier(CertificateChecks):
+    """Verifies devices this installation knows, against its database and the chain."""
+
+    contracts: Contracts
+
+    def __init__(
+        self,
+        *,
+        sessions: sessionmaker[Session],
+        contracts: Contracts,
+        domain: ProofDomain,
+        authority: Authority,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        super().__init__(contracts=contracts, domain=domain, clock=clock)
+        self.sessions = sessions
+        self.authority = authority
+
+    @classmethod
+    def of(cls, runtime: Runtime) -> Verifier:
+        return cls(
+            sessions=runtime.sessions,
+            contracts=runtime.contracts,
+            domain=runtime.domain,
+            authority=Authority.of(runtime.settings, runtime.sessions),
+        )
 
     def verify(self, query: str) -> Verification:
         with self.sessions() as session:
@@ -140,120 +336,31 @@ class Verifier:
         self._check_proof(result, batch, bytes(root), document.body)
         if parsed is not None:
             self._check_signature(result, parsed)
-            self._check_licences(result, parsed, int(device_licence_id))
+            manufacturer = self._check_licences(result, parsed, int(device_licence_id))
+            self._check_x509(result, parsed, manufacturer)
         return result
-
-    def _fail(self, result: Verification, check: Check, standing: Standing = Standing.NOT_GENUINE) -> None:
-        result.checks.append(check)
-        if not check.ok and (result.standing is Standing.GENUINE or standing is Standing.NOT_GENUINE):
-            result.standing = standing
-
-    def _check_document(self, result: Verification, body: bytes) -> CertificateDocument | None:
-        try:
-            parsed = CertificateDocument.from_json(body)
-        except ValueError as exc:
-            self._fail(result, Check("document", False, f"certificate document is malformed: {exc}"))
-            return None
-        result.document = parsed.to_dict()
-        same_device = parsed.address.lower() == result.address.lower()
-        self._fail(
-            result,
-            Check(
-                "document",
-                same_device,
-                "document names this device"
-                if same_device
-                else f"document names {parsed.address}, not {result.address}",
-            ),
-        )
-        return parsed
 
     def _check_proof(self, result: Verification, batch: Batch, root: bytes, body: bytes) -> None:
         leaf = leaf_hash(result.address, hashlib.sha256(body).digest())
         # No need to recompute our stored tree: the proof is checked against the chain's root.
         tree = MerkleTree.from_bytes(batch.tree, check=False)
-        known = leaf in tree
-        proof = tree.proof_for(leaf) if known else []
-        result.proof = ["0x" + p.hex() for p in proof]
-        ok = known and verify_proof(root, leaf, proof)
-        self._fail(
-            result,
-            Check(
-                "merkle_proof",
-                ok,
-                "document hash is committed by the on-chain batch root"
-                if ok
-                else "document is not committed by the on-chain batch root",
-            ),
-        )
+        self._check_root(result, root, body, tree.proof_for(leaf) if leaf in tree else [])
 
-    def _check_signature(self, result: Verification, document: CertificateDocument) -> None:
-        try:
-            signer = recover_signer(self.domain, document.proof_fields(), document.signature_bytes)
-        except SignatureError as exc:
-            self._fail(result, Check("device_signature", False, str(exc)))
-            return
-        ok = signer.lower() == result.address.lower()
-        self._fail(
-            result,
-            Check(
-                "device_signature",
-                ok,
-                "proof of possession recovers to the device address"
-                if ok
-                else f"proof of possession recovers to {signer}, not the device",
-            ),
-        )
-
-    def _check_licences(
-        self, result: Verification, document: CertificateDocument, device_licence_id: int
+    def _check_x509(
+        self, result: Verification, document: CertificateDocument, manufacturer: ManufacturerLicence
     ) -> None:
-        device = read_device_licence(self.contracts, device_licence_id)
-        differences = _differences(
-            ("device licence", document.device_licence_id, device_licence_id),
-            ("design hash", document.design_hash, "0x" + device.design_hash.hex()),
-            ("hardware model", document.hardware_model, device.hardware_model),
-            ("hardware revision", document.hardware_revision, device.hardware_revision),
+        """The device certificate chains to the foundation root through the manufacturer root the
+        chain records, is this device's, and neither it nor that root is revoked."""
+        try:
+            path = self.authority.trust_path(
+                result.address, root_fingerprint=manufacturer.root_cert_fingerprint
+            )
+        except (NotFound, NoFoundationRoot) as exc:
+            self._fail(result, Check("x509_chain", False, str(exc)))
+            return
+        self._check_trust_path(
+            result, document, path, self.authority.revocation_problems(path), "none is revoked"
         )
-        self._fail(
-            result,
-            Check(
-                "device_licence_binding",
-                not differences,
-                differences or f"document names device licence {device_licence_id}, its design and model",
-            ),
-        )
-        revoked = device.status is DeviceLicenceStatus.REVOKED
-        self._fail(
-            result,
-            Check(
-                "device_licence",
-                not revoked,
-                f"device licence {device_licence_id} is {device.status.name.lower()}",
-            ),
-        )
-        manufacturer_id = self.contracts.manufacturer_license.functions.licenceIdOf(device.holder).call()
-        manufacturer = read_manufacturer_licence(self.contracts, manufacturer_id)
-        differences = _differences(
-            ("manufacturer licence", document.manufacturer_licence_id, manufacturer_id),
-            ("manufacturer name", document.manufacturer_name, manufacturer.name),
-        )
-        self._fail(
-            result,
-            Check(
-                "manufacturer_licence_binding",
-                not differences,
-                differences or f"document names manufacturer licence {manufacturer_id} ({manufacturer.name})",
-            ),
-        )
-        detail = f"manufacturer licence {manufacturer_id} ({manufacturer.name}) is {manufacturer.status.name.lower()}"
-        if manufacturer.status is ManufacturerStatus.REVOKED:
-            self._fail(result, Check("manufacturer_licence", False, detail + " for cause"))
-        elif manufacturer.status is ManufacturerStatus.SUSPENDED:
-            self._fail(result, Check("manufacturer_licence", False, detail), Standing.NOT_IN_GOOD_STANDING)
-        else:
-            # Renounced licences keep their devices genuine: renouncing is not a finding against them.
-            self._fail(result, Check("manufacturer_licence", True, detail))
 
 
 def _differences(*pairs: tuple[str, object, object]) -> str:

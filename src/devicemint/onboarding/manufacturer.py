@@ -15,8 +15,6 @@ from enum import StrEnum
 from typing import Any
 
 import rfc8785
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from sqlalchemy import select
@@ -27,8 +25,9 @@ from devicemint.chain import eip712
 from devicemint.chain.deployments import Contracts
 from devicemint.chain.tx import TxSender
 from devicemint.db.session import transaction
-from devicemint.errors import DevicemintError
+from devicemint.errors import ChainError
 from devicemint.licensing import actions
+from devicemint.licensing.registry import read_manufacturer_licence
 from devicemint.onboarding.auditors import AuditorRegistry, AuditScope, checksum
 from devicemint.onboarding.cases import (
     COMMITTEE,
@@ -46,6 +45,8 @@ from devicemint.onboarding.checklist import CURRENT_VERSION, load_checklist
 from devicemint.onboarding.evidence import EvidenceKind, EvidenceStore
 from devicemint.onboarding.models import ManufacturerApplication, UsedSignatureNonce
 from devicemint.onboarding.questionnaire import parse_questionnaire
+from devicemint.pki.authority import Authority
+from devicemint.pki.profiles import fingerprint
 
 CASE_KIND = "manufacturer"
 
@@ -130,24 +131,6 @@ def mou_typed_data(
     )
 
 
-def root_key_fingerprint(csr_pem: bytes) -> str:
-    """SHA-256 of the public key of the manufacturer's root-certificate request (a valid CSR).
-
-    The PKI issue issues the certificate itself; until then the licence records the key the
-    manufacturer will certify with.
-    """
-    try:
-        csr = x509.load_pem_x509_csr(csr_pem)
-    except ValueError as exc:
-        raise DevicemintError("the root certificate request is not a PEM-encoded PKCS#10 CSR") from exc
-    if not csr.is_signature_valid:
-        raise DevicemintError("the root certificate request's signature does not verify")
-    spki = csr.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return hashlib.sha256(spki).hexdigest()
-
-
 class ManufacturerOnboarding(CaseFile[ManufacturerApplication]):
     """The manufacturer application's actions; each one is a single database transaction."""
 
@@ -163,12 +146,14 @@ class ManufacturerOnboarding(CaseFile[ManufacturerApplication]):
         chain_id: int,
         auditors: AuditorRegistry,
         evidence: EvidenceStore,
+        authority: Authority,
     ) -> None:
         self.sessions = sessions
         self.evidence = evidence
         self.contracts = contracts
         self.chain_id = chain_id
         self.auditors = auditors
+        self.authority = authority
 
     # -- actions ----------------------------------------------------------------------------
 
@@ -349,26 +334,50 @@ class ManufacturerOnboarding(CaseFile[ManufacturerApplication]):
                 note=note,
             )
 
-    def grant(self, actor: Actor, application_id: int, *, foundation: TxSender, csr_pem: bytes) -> int:
-        """The foundation grants the licence on chain; the case's whole file is its evidence."""
+    def grant(
+        self, actor: Actor, application_id: int, *, foundation: TxSender, csr_pem: bytes | None = None
+    ) -> int:
+        """The foundation issues the manufacturer root certificate (for the CSR's key, or a key made
+        in the manufacturer's encrypted keystore) and grants the licence on chain with the
+        certificate's SHA-256 and the case's whole file as evidence. Re-run after a crash, it
+        reuses the certificate and adopts a grant that reached the chain."""
         actor.require(FOUNDATION, "grant a manufacturer licence")
         if foundation.account.address.lower() != actor.address.lower():
             raise NotPermitted("the licence must be granted with the acting foundation key")
-        fingerprint = root_key_fingerprint(csr_pem)
+        with self.sessions() as session:
+            case = self._case(session, application_id)
+            self._require_stage(case, "grant", Stage.AUDITOR_APPROVED)
+            holder, name = Web3.to_checksum_address(case.applicant), case.questionnaire["company_name"]
+        functions = self.contracts.manufacturer_license.functions
+        granted = int(functions.licenceIdOf(holder).call())
+        # The certificate names the licence id, so it is issued for the id the grant will get.
+        licence_id = granted or int(functions.licenceCount().call()) + 1
+        root = self.authority.issue_manufacturer_root(
+            holder=holder, name=name, licence_id=licence_id, csr_pem=csr_pem
+        )
+        root_fingerprint = fingerprint(root)
         with transaction(self.sessions) as session:
             case = self._case(session, application_id)
             self._require_stage(case, "grant", Stage.AUDITOR_APPROVED)
             anchored = rfc8785.dumps(self._export(session, case))
             evidence = hashlib.sha256(anchored).digest()
-            licence_id = actions.grant_manufacturer_licence(
-                self.contracts,
-                foundation,
-                manufacturer=Web3.to_checksum_address(case.applicant),
-                name=case.questionnaire["company_name"],
-                root_cert_fingerprint=bytes.fromhex(fingerprint),
-                evidence_hash=evidence,
-            )
-            case.licence_id, case.root_cert_fingerprint = licence_id, fingerprint
+            if granted:
+                self._adopt_grant(granted, root_fingerprint, evidence)
+            else:
+                granted = actions.grant_manufacturer_licence(
+                    self.contracts,
+                    foundation,
+                    manufacturer=holder,
+                    name=name,
+                    root_cert_fingerprint=root_fingerprint,
+                    evidence_hash=evidence,
+                )
+                if granted != licence_id:
+                    raise ChainError(
+                        f"the chain granted licence {granted}, but the root certificate names licence "
+                        f"{licence_id}: another grant came in between; revoke licence {granted} and re-run"
+                    )
+            case.licence_id, case.root_cert_fingerprint = licence_id, root_fingerprint.hex()
             case.anchored_case_file = anchored.decode()
             self._move(
                 session,
@@ -377,9 +386,18 @@ class ManufacturerOnboarding(CaseFile[ManufacturerApplication]):
                 to=Stage.LICENSED,
                 actor=actor,
                 evidence=[evidence.hex()],
-                note=f"manufacturer licence {licence_id}",
+                note=f"manufacturer licence {licence_id}, root certificate SHA-256 {root_fingerprint.hex()}",
             )
             return licence_id
+
+    def _adopt_grant(self, licence_id: int, root_fingerprint: bytes, evidence: bytes) -> None:
+        """An earlier run's grant reached the chain but not the database: it must be this case's."""
+        licence = read_manufacturer_licence(self.contracts, licence_id)
+        if (licence.root_cert_fingerprint, licence.evidence_hash) != (root_fingerprint, evidence):
+            raise ChainError(
+                f"manufacturer licence {licence_id} on chain records another root certificate or case "
+                "file than this application's; it was not granted from this case"
+            )
 
     def reject(self, actor: Actor, application_id: int, *, reason: str) -> None:
         actor.require(FOUNDATION, "reject an application")

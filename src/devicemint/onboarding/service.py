@@ -12,6 +12,7 @@ from devicemint.onboarding.cases import Actor
 from devicemint.onboarding.device import DeviceOnboarding
 from devicemint.onboarding.evidence import EvidenceStore, LocalEvidenceStore
 from devicemint.onboarding.manufacturer import ManufacturerOnboarding
+from devicemint.pki.authority import Authority
 from devicemint.runtime import Runtime
 
 
@@ -38,6 +39,7 @@ class Onboarding:
                 chain_id=runtime.settings.chain_id,
                 auditors=auditors,
                 evidence=store,
+                authority=Authority.of(runtime.settings, runtime.sessions),
             ),
             devices=DeviceOnboarding(
                 sessions=runtime.sessions,

@@ -14,10 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
@@ -27,6 +23,7 @@ from devicemint.chain import keys
 from devicemint.chain.tx import TxSender
 from devicemint.errors import ConfigError
 from devicemint.licensing import actions
+from devicemint.licensing.registry import read_manufacturer_licence
 from devicemint.onboarding.auditors import AuditScope
 from devicemint.onboarding.cases import COMMITTEE, FOUNDATION, Actor
 from devicemint.onboarding.checklist import Mark, load_checklist
@@ -49,8 +46,11 @@ from devicemint.onboarding.manufacturer import MouSignature
 from devicemint.onboarding.models import DeviceApplication
 from devicemint.onboarding.samples import sample_bom, sample_firmware, sample_mp4, sample_pdf
 from devicemint.onboarding.service import Onboarding
+from devicemint.pki.errors import NoFoundationRoot
+from devicemint.pki.profiles import fingerprint
 from devicemint.runtime import Runtime
 
+FOUNDATION_NAME = "devicemint Network Foundation"
 SAMPLE_MANUFACTURER = "Acme Telematics Ltd"
 SAMPLE_MODEL = "AT-OBD-4G"
 SAMPLE_REVISION = "rev-C"
@@ -126,6 +126,7 @@ class Walkthrough:
         if existing:
             self.say(f"manufacturer licence {existing}: {SAMPLE_MANUFACTURER} (already licensed)")
             return existing
+        self._foundation_root()
         auditors = self.onboarding.auditors
         auditors.approve(
             self.foundation,
@@ -170,11 +171,23 @@ class Walkthrough:
         flow.approve(
             self._auditor(self.cast.hardware_auditor), case, report_sha256=report, note="factory audit passed"
         )
-        licence_id = flow.grant(self.foundation, case, foundation=foundation, csr_pem=_sample_csr())
+        licence_id = flow.grant(self.foundation, case, foundation=foundation)
+        root = flow.authority.ca_certificate(
+            read_manufacturer_licence(contracts, licence_id).root_cert_fingerprint
+        )
         self.say(
-            f"manufacturer licence {licence_id}: {SAMPLE_MANUFACTURER}, auditor signed off, root key recorded"
+            f"manufacturer licence {licence_id}: {SAMPLE_MANUFACTURER}, auditor signed off; root certificate "
+            f"{root.subject.rfc4514_string()} (SHA-256 {fingerprint(root).hex()[:16]}...) recorded on chain"
         )
         return licence_id
+
+    def _foundation_root(self) -> None:
+        authority = self.onboarding.manufacturers.authority
+        try:
+            root = authority.foundation_root()
+        except NoFoundationRoot:
+            root = authority.create_foundation_root(FOUNDATION_NAME)
+            self.say(f"foundation root CA created: {root.subject.rfc4514_string()}")
 
     def _mou_signature(self, case: int, account: LocalAccount, role: str, mou: str) -> MouSignature:
         nonce, deadline = time.time_ns(), int(time.time()) + 3600
@@ -335,13 +348,3 @@ class Walkthrough:
             videos=videos, scores={c.id: 4 for c in rubric.criteria}, report_sha256=report
         )
         self.onboarding.devices.record_cx_assessment(self._auditor(self.cast.cx_auditor), case, assessment)
-
-
-def _sample_csr() -> bytes:
-    key = ec.generate_private_key(ec.SECP256R1())
-    csr = (
-        x509.CertificateSigningRequestBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, SAMPLE_MANUFACTURER)]))
-        .sign(key, hashes.SHA256())
-    )
-    return csr.public_bytes(serialization.Encoding.PEM)

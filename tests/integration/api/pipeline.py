@@ -33,6 +33,7 @@ from devicemint.onboarding.checklist import load_checklist
 from devicemint.onboarding.design import load_cx_rubric
 from devicemint.onboarding.samples import sample_bom, sample_firmware, sample_mp4, sample_pdf
 from devicemint.onboarding.service import Onboarding
+from devicemint.pki.authority import Authority
 from devicemint.runtime import Runtime
 from tests.unit.auth.support import DOMAIN, URI, Clock, signed
 
@@ -76,6 +77,7 @@ def started(anvil_node: LocalNode, tmp_path: Path, database_url: str | None = No
     )
     deploy(settings)
     runtime = Runtime.open(settings)
+    Authority.of(settings, runtime.sessions).create_foundation_root("Test Network Foundation")
     try:
         pipeline = Pipeline.start(runtime)
         pipeline.approve_auditors()
@@ -230,9 +232,8 @@ class Pipeline:
             "audit_report", "factory-audit.pdf", sample_pdf("factory audit: pass")
         )
         self.hw_auditor.post(f"/manufacturer-applications/{case}/approval", json={"report_sha256": report})
-        granted = f.post(
-            f"/manufacturer-applications/{case}/grant", json={"csr_pem": csr_pem(ANSWERS["company_name"])}
-        )
+        # No CSR: the server makes the manufacturer's root key in its encrypted keystore.
+        granted = f.post(f"/manufacturer-applications/{case}/grant", json={})
         self.manufacturer_case = case
         return int(granted["licence_id"])
 
@@ -351,6 +352,17 @@ class Pipeline:
         done = self.vote(self.member2, case, True)
         assert done["stage"] == "licensed", done
         return int(done["licence_id"])
+
+    def publish(self, licence_id: int, dossier: list[dict[str, str]]) -> None:
+        """The holder publishes the dossier's firmware as release 1.0.0 (with its own wallet)."""
+        image = next(f["sha256"] for f in dossier if f["role"] == "firmware")
+        actions.publish_firmware(
+            self.runtime.contracts,
+            self.manufacturer.sender(self.runtime),
+            licence_id=licence_id,
+            version="1.0.0",
+            image_sha256=bytes.fromhex(image),
+        )
 
     def batch_file(self, tmp: Path, licence_id: int, count: int = 3) -> Path:
         from datetime import date

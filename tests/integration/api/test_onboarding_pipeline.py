@@ -11,7 +11,6 @@ import pytest
 from web3 import Web3
 
 from devicemint.chain.node import LocalNode
-from devicemint.licensing import actions
 from devicemint.licensing.registry import read_device_licence, read_manufacturer_licence
 from tests.integration.api.pipeline import Pipeline, started
 
@@ -24,18 +23,6 @@ def pipeline(
 ) -> Iterator[Pipeline]:
     with started(anvil_node, tmp_path, database_url) as pipeline:
         yield pipeline
-
-
-def publish(pipeline: Pipeline, licence_id: int, dossier: list[dict[str, str]]) -> None:
-    """The holder publishes the dossier's firmware as release 1.0.0 (with its own wallet)."""
-    image = next(f["sha256"] for f in dossier if f["role"] == "firmware")
-    actions.publish_firmware(
-        pipeline.runtime.contracts,
-        pipeline.manufacturer.sender(pipeline.runtime),
-        licence_id=licence_id,
-        version="1.0.0",
-        image_sha256=bytes.fromhex(image),
-    )
 
 
 def test_from_intake_to_a_device_license_and_a_first_mint(pipeline: Pipeline, tmp_path: Path) -> None:
@@ -97,7 +84,7 @@ def test_from_intake_to_a_device_license_and_a_first_mint(pipeline: Pipeline, tm
     assert all(v["tx_hash"] for v in votes) and votes[1]["note"] == "yes: meets the bar"
 
     # First mint: the factory's API key (scope mint) uploads a batch.
-    publish(p, licence_id, case["dossier"])
+    p.publish(licence_id, case["dossier"])
     key = p.manufacturer.post("/auth/api-keys", 201, json={"name": "line 1", "scopes": ["mint"]})["key"]
     batch = p.batch_file(tmp_path, licence_id)
     with batch.open("rb") as f:

@@ -13,7 +13,6 @@ from devicemint.chain.node import LocalNode
 from devicemint.licensing.registry import DeviceLicenceStatus, read_device_licence
 from devicemint.onboarding.samples import sample_firmware
 from tests.integration.api.pipeline import Pipeline, started
-from tests.integration.api.test_onboarding_pipeline import publish
 
 pytestmark = pytest.mark.xdist_group("chain")
 
@@ -165,7 +164,7 @@ def test_a_design_change_needs_its_own_licence_and_minting_a_changed_design_is_r
     first = p.to_vote("rev-A")
     old_licence = p.licensed(first)
     old_dossier = p.foundation.get(f"/device-applications/{first}")["dossier"]
-    publish(p, old_licence, old_dossier)
+    p.publish(old_licence, old_dossier)
 
     # Same files, new firmware: a design change naming the licence it changes.
     firmware = p.manufacturer.upload("firmware", "firmware.bin", sample_firmware("NL-1", "1.1.0"))
@@ -221,7 +220,7 @@ def test_a_key_without_the_mint_scope_or_another_party_cannot_mint(
     p = pipeline
     case = p.to_vote()
     licence = p.licensed(case)
-    publish(p, licence, p.foundation.get(f"/device-applications/{case}")["dossier"])
+    p.publish(licence, p.foundation.get(f"/device-applications/{case}")["dossier"])
     batch = p.batch_file(tmp_path, licence, count=1)
     read_key = p.manufacturer.post("/auth/api-keys", 201, json={"name": "reader", "scopes": ["read"]})["key"]
     with batch.open("rb") as f:

@@ -17,6 +17,9 @@ from devicemint.cli.demo_command import onboard_sample_manufacturer
 from devicemint.cli.device_commands import DEV_KEYSTORE_PASSPHRASE, release
 from devicemint.config import Settings
 from devicemint.devices.simulate import simulate_batch
+from devicemint.licensing.registry import read_minting_licence
+from devicemint.pki.authority import Authority
+from devicemint.pki.profiles import DeviceIssuer
 from devicemint.runtime import Runtime
 
 
@@ -50,6 +53,13 @@ class Programme:
             firmware=firmware or release(self.runtime, self.device_licence_id, None),
         )
         return out
+
+    def issuer(self) -> DeviceIssuer:
+        """The sample manufacturer's device certificate issuer (its root from the chain's licence)."""
+        licence = read_minting_licence(self.runtime.contracts, self.device_licence_id).manufacturer
+        return Authority.of(self.settings, self.runtime.sessions).device_issuer(
+            holder=licence.holder, root_fingerprint=licence.root_cert_fingerprint
+        )
 
     def env(self) -> dict[str, str]:
         """Environment for running the real `devicemint` command against this programme."""

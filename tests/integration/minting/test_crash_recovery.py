@@ -167,7 +167,7 @@ def test_a_node_that_forgot_the_mint_gets_it_again(programme: Programme) -> None
     assert mint_file(p.runtime, batch, p.device_licence_id, dry_run=False) is not None
     p.runtime.w3.provider.make_request("evm_revert", [before])
     serial = read_rows(batch)[0]["serial_number"]
-    verifier = Verifier(sessions=p.runtime.sessions, contracts=p.runtime.contracts, domain=p.runtime.domain)
+    verifier = Verifier.of(p.runtime)
     assert verifier.verify(serial).standing is Standing.NOT_MINTED
     again = mint_file(p.runtime, batch, p.device_licence_id, dry_run=False)
     assert again is not None and again.minted_now == 30

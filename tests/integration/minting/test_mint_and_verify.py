@@ -26,7 +26,7 @@ from .conftest import Programme, read_rows, write_rows
 
 
 def _verifier(p: Programme) -> Verifier:
-    return Verifier(sessions=p.runtime.sessions, contracts=p.runtime.contracts, domain=p.runtime.domain)
+    return Verifier.of(p.runtime)
 
 
 def _count(p: Programme, model) -> int:  # type: ignore[no-untyped-def]
@@ -188,6 +188,7 @@ def test_only_the_licence_holder_may_mint(programme: Programme) -> None:
         sessions=p.runtime.sessions,
         contracts=p.runtime.contracts,
         licence=licence,
+        issuer=p.issuer(),
         domain=p.runtime.domain,
         uri=p.runtime.batch_uri,
         today=date.today(),
@@ -211,6 +212,7 @@ def test_a_device_already_on_chain_is_refused_even_by_an_empty_database(
         sessions=other,
         contracts=p.runtime.contracts,
         licence=licence,
+        issuer=p.issuer(),
         domain=p.runtime.domain,
         uri=p.runtime.batch_uri,
         today=date.today(),

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
@@ -33,6 +34,7 @@ from devicemint.onboarding.manufacturer import (
 )
 from devicemint.onboarding.questionnaire import QuestionnaireInvalid
 from devicemint.onboarding.samples import sample_pdf
+from devicemint.pki.authority import Authority
 from devicemint.runtime import Runtime
 from tests.integration.api.pipeline import ANSWERS, STAKE, csr_pem
 
@@ -58,6 +60,8 @@ def onboarding(
     evidence.put(io.BytesIO(REPORT), kind=EvidenceKind.AUDIT_REPORT, filename="report.pdf")
     auditors.approve(FOUNDATION_ACTOR, AUDITOR.address, name="Prüfwerk AG", scopes=["hardware_security"])
     auditors.approve(FOUNDATION_ACTOR, CX_AUDITOR.address, name="UX Lab", scopes=["cx"])
+    authority = Authority.of(settings, runtime.sessions)
+    authority.create_foundation_root("Test Network Foundation")
     yield (
         ManufacturerOnboarding(
             sessions=runtime.sessions,
@@ -65,6 +69,7 @@ def onboarding(
             chain_id=31337,
             auditors=auditors,
             evidence=evidence,
+            authority=authority,
         ),
         runtime,
     )
@@ -114,9 +119,8 @@ def test_the_whole_pipeline_to_a_manufacturer_licence(onboarding) -> None:  # ty
         flow.approve(auditor, case, report_sha256=REPORT_SHA)
     flow.assign_auditor(foundation, case, auditor=auditor.address)
     flow.approve(auditor, case, report_sha256=REPORT_SHA, note="all items pass")
-    licence_id = flow.grant(
-        foundation, case, foundation=funder, csr_pem=csr_pem(ANSWERS["company_name"]).encode()
-    )
+    request = csr_pem(ANSWERS["company_name"])
+    licence_id = flow.grant(foundation, case, foundation=funder, csr_pem=request.encode())
 
     licence = read_manufacturer_licence(contracts, licence_id)
     assert licence.holder == applicant_key.address and licence.status is ManufacturerStatus.ACTIVE
@@ -137,6 +141,11 @@ def test_the_whole_pipeline_to_a_manufacturer_licence(onboarding) -> None:  # ty
         licence.evidence_hash.hex()
     ]  # the file is anchored on chain
     assert exported["root_cert_fingerprint"] == licence.root_cert_fingerprint.hex()
+    # The root certificate certifies the CSR's key, is the foundation's, and names the licence.
+    root = flow.authority.ca_certificate(licence.root_cert_fingerprint)
+    assert root.public_key() == x509.load_pem_x509_csr(request.encode()).public_key()
+    root.verify_directly_issued_by(flow.authority.foundation_root())
+    assert f"OU=Manufacturer Licence {licence_id}" in root.subject.rfc4514_string()
     assert {e["actor"] for e in exported["timeline"]} == {
         applicant.address,
         foundation.address,
