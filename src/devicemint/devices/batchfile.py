@@ -39,7 +39,7 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from dataclasses import fields as dataclass_fields
 from datetime import date
 from itertools import chain, islice
@@ -148,6 +148,8 @@ class FactoryRow:
     device_signature: bytes
     # Recovered from device_signature: the key the device's X.509 certificate certifies.
     device_public_key: bytes
+    # The device's X.509 certificate (DER), when the validator was given an `issue` step.
+    certificate: bytes = b""
 
     def __reduce__(self) -> tuple[type[FactoryRow], tuple[Any, ...]]:
         # Rows come back from the worker processes pickled. Rebuilt by the constructor they
@@ -682,6 +684,13 @@ the file (database, chain).
 RowResult = FactoryRow | list[RowError]
 _Validated = tuple[int, RowResult, _Keys]
 _Chunk = list[tuple[int, Mapping[str, Any]]]
+# What a valid row is given where it was validated, in the worker processes when there are
+# any: intake issues the device's X.509 certificate (DER) here, so signing certificates shares
+# the cores with validation instead of queueing behind it in the parent.
+Issue = Callable[[FactoryRow], bytes]
+# Each worker's copy of the step, inherited through fork with the key it signs with: never
+# pickled, so a signer need not be picklable (only fork-safe).
+_WORKER_ISSUE: Issue | None = None
 
 # Rows go to the worker processes in chunks: per row, pickling and queueing would
 # cost a good part of the ~130 µs the row itself takes.
@@ -720,6 +729,7 @@ class BatchValidator:
         known: Known | None = None,
         chunk_size: int = 1000,
         workers: int = 0,
+        issue: Issue | None = None,
     ) -> None:
         if isinstance(device_licence_id, bool) or not 1 <= device_licence_id <= MAX_SAFE_INTEGER:
             raise ValueError(f"device licence id must be a positive integer, got {device_licence_id!r}")
@@ -734,6 +744,7 @@ class BatchValidator:
         self.known = known
         self.chunk_size = chunk_size
         self.workers = workers
+        self.issue = issue
         self.rows = 0
         self.valid = 0
         self.invalid = 0
@@ -797,7 +808,9 @@ class BatchValidator:
         rows = self._rows()
         if self.workers < 2:
             for row_no, raw in rows:
-                yield (row_no, *_validate(row_no, raw, self.domain, self.device_licence_id, self.today))
+                yield _validate_issued(
+                    row_no, raw, self.domain, self.device_licence_id, self.today, self.issue
+                )
             return
         yield from self._validated_in_workers(rows)
 
@@ -814,7 +827,7 @@ class BatchValidator:
         head = list(islice(chunks, 2))
         if len(head) < 2:
             for chunk in head:
-                yield from _validate_chunk(chunk, self.domain, self.device_licence_id, self.today)
+                yield from _validate_chunk(chunk, self.domain, self.device_licence_id, self.today, self.issue)
         else:
             yield from self._in_pool(chain(head, chunks))
         # Rows read before a read error were all yielded above, as the sequential path does.
@@ -827,13 +840,18 @@ class BatchValidator:
         # where Pool would wait forever for the lost chunk. With fork it forks all the
         # workers at the first submit, before it starts its own manager thread.
         pool = ProcessPoolExecutor(
-            self.workers, mp_context=multiprocessing.get_context("fork"), initializer=_init_worker
+            self.workers,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_init_worker,
+            initargs=(self.issue,),
         )
         try:
             in_flight: deque[Future[list[_Validated]]] = deque()
             for chunk in chunks:
                 in_flight.append(
-                    pool.submit(_validate_chunk, chunk, self.domain, self.device_licence_id, self.today)
+                    pool.submit(
+                        _validate_chunk_in_worker, chunk, self.domain, self.device_licence_id, self.today
+                    )
                 )
                 # Reading the file stops here until the oldest chunk is back: bounded memory,
                 # and results in file order.
@@ -896,14 +914,37 @@ def _read_chunks(
         yield chunk
 
 
+def _validate_issued(
+    row_no: int,
+    raw: Mapping[str, Any],
+    domain: ProofDomain,
+    device_licence_id: int,
+    today: date,
+    issue: Issue | None,
+) -> _Validated:
+    result, keys = _validate(row_no, raw, domain, device_licence_id, today)
+    if issue is not None and isinstance(result, FactoryRow):
+        result = replace(result, certificate=issue(result))
+    return row_no, result, keys
+
+
 def _validate_chunk(
+    chunk: _Chunk, domain: ProofDomain, device_licence_id: int, today: date, issue: Issue | None
+) -> list[_Validated]:
+    """The per-row checks of a chunk, and the issue step for its valid rows; no state is kept."""
+    return [_validate_issued(row_no, raw, domain, device_licence_id, today, issue) for row_no, raw in chunk]
+
+
+def _validate_chunk_in_worker(
     chunk: _Chunk, domain: ProofDomain, device_licence_id: int, today: date
 ) -> list[_Validated]:
-    """The pure per-row checks of a chunk (what a worker process runs); no state is kept."""
-    return [(row_no, *_validate(row_no, raw, domain, device_licence_id, today)) for row_no, raw in chunk]
+    """What a worker process runs: `_validate_chunk` with the issue step it inherited."""
+    return _validate_chunk(chunk, domain, device_licence_id, today, _WORKER_ISSUE)
 
 
-def _init_worker() -> None:
+def _init_worker(issue: Issue | None) -> None:
+    global _WORKER_ISSUE
+    _WORKER_ISSUE = issue
     # Ctrl-C reaches the workers too (same process group). The parent alone handles it,
     # and shuts the workers down; otherwise each worker would print its own traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -193,6 +194,7 @@ class Intake:
             workers=self.workers,
             known=self._known(session, batch_id),
             chunk_size=FLUSH_ROWS,
+            issue=self._certificate,
         )
         leaves: list[bytes] = []
         errors: list[RowError] = []
@@ -222,6 +224,16 @@ class Intake:
         flush()
         errors.sort(key=lambda e: e.row)
         return leaves, errors, rows_read
+
+    def _certificate(self, row: FactoryRow) -> bytes:
+        """The device's X.509 certificate, issued where the row was validated (a worker)."""
+        return self.issuer.issue(
+            serial_number=row.serial_number,
+            imei=row.imei,
+            address=row.device_address,
+            public_key=row.device_public_key,
+            provisioning_date=row.provisioning_date,
+        ).public_bytes(Encoding.DER)
 
     def _firmware_problem(self, row: FactoryRow, published: dict[str, bytes | None]) -> RowError | None:
         """A device ships with a firmware release published for its licence, byte for byte."""
@@ -269,13 +281,6 @@ class Intake:
         documents, certificates = [], []
         for offset, (row, digest, body) in enumerate(rows):
             documents.append({"sha256": digest.hex(), "body": body})
-            x509_certificate = self.issuer.issue(
-                serial_number=row.serial_number,
-                imei=row.imei,
-                address=row.device_address,
-                public_key=row.device_public_key,
-                provisioning_date=row.provisioning_date,
-            )
             certificates.append(
                 {
                     "address": row.device_address,
@@ -285,8 +290,8 @@ class Intake:
                     "position": first_position + offset,
                     "document_sha256": digest.hex(),
                     "minted": False,
-                    "x509_der": x509_certificate.public_bytes(Encoding.DER),
-                    "x509_serial": f"{x509_certificate.serial_number:x}",
+                    "x509_der": row.certificate,
+                    "x509_serial": f"{x509.load_der_x509_certificate(row.certificate).serial_number:x}",
                 }
             )
         session.execute(insert(Document), documents)

@@ -9,9 +9,11 @@ import pickle
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -381,3 +383,25 @@ def test_results_pickle_to_equal_values(simulated: Path) -> None:
         == keys
         == batchfile._Keys(result.serial_number, result.imei, result.device_address)
     )
+
+
+def test_the_issue_step_runs_in_the_workers_and_is_never_pickled(simulated: Path) -> None:
+    """Intake issues each device's X.509 certificate where the row is validated. The step holds
+    a signing key, so it reaches the workers through fork, not pickle: a lock stands for it."""
+    unpicklable = threading.Lock()
+
+    def issue(row: FactoryRow) -> bytes:
+        with unpicklable:
+            return f"{os.getpid()}:{row.serial_number}".encode()
+
+    sequential, counts, failure = run(simulated, 0, issue=issue)
+    parallel, parallel_counts, parallel_failure = run(simulated, 2, issue=issue)
+    assert failure is parallel_failure is None and counts == parallel_counts == (COUNT, COUNT, 0, 0)
+    # The same rows, each with its certificate; only where it was made differs.
+    assert [replace(r, certificate=b"") for r in parallel] == [
+        replace(r, certificate=b"") for r in sequential
+    ]
+    made = [r.certificate.decode().split(":") for r in parallel]
+    assert [serial for _, serial in made] == [r.serial_number for r in sequential]
+    assert os.getpid() not in {int(pid) for pid, _ in made}
+    assert {r.certificate.decode().split(":")[0] for r in sequential} == {str(os.getpid())}
