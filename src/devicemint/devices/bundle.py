@@ -39,6 +39,7 @@ from devicemint.devices.proof import ProofDomain
 from devicemint.devices.verify import CertificateChecks, Check, Standing, Verification, Verifier
 from devicemint.errors import UsageError
 from devicemint.files import write_atomically
+from devicemint.licensing.registry import read_manufacturer_licence
 from devicemint.pki.profiles import fingerprint
 from devicemint.pki.trust import TrustPath, crl_problems
 
@@ -60,10 +61,11 @@ def export(verifier: Verifier, query: str, directory: Path) -> Verification:
         raise UsageError(
             f"{query}: no certificate document is known for this device, so there is nothing to export"
         )
-    manufacturer_id = result.document["manufacturing"]["manufacturer_licence_id"]
-    licence = verifier.contracts.manufacturer_license.functions.licence(manufacturer_id).call()
+    licence = read_manufacturer_licence(
+        verifier.contracts, result.document["manufacturing"]["manufacturer_licence_id"]
+    )
     authority = verifier.authority
-    path = authority.trust_path(result.address, root_fingerprint=bytes(licence[2]))
+    path = authority.trust_path(result.address, root_fingerprint=licence.root_cert_fingerprint)
     crls = [authority.latest_crl(fingerprint(ca)) for ca in (path.foundation_root, path.manufacturer_root)]
     with verifier.sessions() as session:
         body = _document_body(session, result.address)

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from devicemint.chain import keys
 from devicemint.chain.deployments import Contracts
-from devicemint.chain.tx import TxSender
+from devicemint.chain.tx import TransactionReverted, TxSender
 from devicemint.cli.app import app
 from devicemint.cli.device_commands import mint_file
 from devicemint.db.models import Batch
@@ -170,7 +170,7 @@ def test_revoking_the_manufacturer_licence_revokes_its_root_and_every_device(
     outsider = TxSender(
         w3=p.runtime.w3, account=keys.dev_account(keys.DevRole.OWNER), chain_id=p.settings.chain_id
     )
-    with pytest.raises(Exception, match="OwnableUnauthorizedAccount"):
+    with pytest.raises(TransactionReverted, match="OwnableUnauthorizedAccount"):
         revoke_manufacturer(
             p.runtime.contracts, _authority(p), outsider, p.manufacturer_licence_id, reason="no"
         )
