@@ -3,6 +3,7 @@ pragma solidity 0.8.30;
 
 import {ERC721} from "solady/tokens/ERC721.sol";
 import {LibString} from "solady/utils/LibString.sol";
+import {DeviceLifecycle} from "./base/DeviceLifecycle.sol";
 import {DeviceLicense} from "./DeviceLicense.sol";
 import {ManufacturerLicense} from "./ManufacturerLicense.sol";
 
@@ -26,15 +27,16 @@ import {ManufacturerLicense} from "./ManufacturerLicense.sol";
 ///         `Transfer(0, to, tokenId)` events, one per device; later `Transfer`s move ownership.
 ///
 ///         Certificates are transferable: devices are sold, and the certificate follows the
-///         device.
+///         device, until end of life. The device's life after the factory (authorised users,
+///         factory resets, OTA updates, end of life) is recorded by DeviceLifecycle.
 ///
 /// @dev Extra-data layout (the 96 bits Solady keeps above the owner address in each token's
 ///      ownership slot; read with `_getExtraData`):
 ///        bits  0..31  batch id (uint32), set at mint, never changes
-///        bits 32..39  lifecycle stage (uint8), 0 = as manufactured (reserved for lifecycle)
-///        bits 40..63  factory reset count (uint24) (reserved for lifecycle)
-///        bits 64..95  reserved, zero
-contract DeviceCertificate is ERC721 {
+///        bits 32..39  end-of-life stage (uint8, DeviceLifecycle.Stage), 0 = active
+///        bits 40..63  factory reset count (uint24)
+///        bits 64..95  grant epoch (uint32): transfers so far; grants of older epochs are void
+contract DeviceCertificate is DeviceLifecycle {
     using LibString for address;
 
     /// @notice One factory batch.
@@ -334,6 +336,22 @@ contract DeviceCertificate is ERC721 {
     }
 
     // ------------------------------------------------------------------ internals
+
+    /// @inheritdoc DeviceLifecycle
+    function _manufacturerOf(uint256 tokenId) internal view override returns (address holder) {
+        (holder,,) = deviceLicense.licenceSummary(_batches[uint32(_getExtraData(tokenId))].deviceLicenceId);
+    }
+
+    /// @inheritdoc DeviceLifecycle
+    function _publishedFirmware(uint256 tokenId, bytes32 versionHash)
+        internal
+        view
+        override
+        returns (uint256 licenceId, bytes32 imageHash)
+    {
+        licenceId = _batches[uint32(_getExtraData(tokenId))].deviceLicenceId;
+        imageHash = deviceLicense.firmwareImage(licenceId, versionHash);
+    }
 
     /// @dev Device licence active, caller holder or delegate, holder's manufacturer licence
     ///      active. Returns the licensed design hash.
