@@ -10,7 +10,14 @@ import sys
 import typer
 from rich.console import Console
 
-from devicemint.cli import chain_commands, demo_command, device_commands, onboarding_commands, pki_commands
+from devicemint.cli import (
+    chain_commands,
+    demo_command,
+    device_commands,
+    lifecycle_commands,
+    onboarding_commands,
+    pki_commands,
+)
 from devicemint.config import load_settings
 from devicemint.errors import DevicemintError
 
@@ -24,6 +31,7 @@ app = typer.Typer(
 chain_commands.register(app)
 device_commands.register(app)
 demo_command.register(app)
+lifecycle_commands.register(app)
 onboarding_commands.register(app)
 pki_commands.register(app)
 
