@@ -53,6 +53,17 @@ class Settings:
     # The anvil binary for the embedded node (default: the pinned one installed by npm).
     anvil: Path | None = None
     public_base_url: str = "http://127.0.0.1:8000"
+    # Blocks the indexer stays behind the head, so short reorgs never reach the database (it
+    # follows deeper ones too). None: 0 on the local chain, where blocks are final at once; 12
+    # elsewhere.
+    index_confirmations: int | None = None
+    index_poll_seconds: int = 1
+
+    @property
+    def effective_index_confirmations(self) -> int:
+        if self.index_confirmations is not None:
+            return self.index_confirmations
+        return 0 if self.is_local_chain else 12
 
     @property
     def effective_database_url(self) -> str:
@@ -121,6 +132,8 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
             values[name] = _coerce(env_name, environ[env_name], annotation)
 
     settings = Settings(**values)  # type: ignore[arg-type]
+    if (settings.index_confirmations or 0) < 0 or settings.index_poll_seconds < 1:
+        raise ConfigError("index_confirmations cannot be negative and index_poll_seconds must be at least 1")
     if settings.mint_chunk_size < 1 or settings.max_in_flight < 1:
         raise ConfigError("mint_chunk_size and max_in_flight must be at least 1")
     return settings

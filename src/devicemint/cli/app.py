@@ -14,6 +14,7 @@ from devicemint.cli import (
     chain_commands,
     demo_command,
     device_commands,
+    index_commands,
     lifecycle_commands,
     onboarding_commands,
     pki_commands,
@@ -31,6 +32,7 @@ app = typer.Typer(
 chain_commands.register(app)
 device_commands.register(app)
 demo_command.register(app)
+index_commands.register(app)
 lifecycle_commands.register(app)
 onboarding_commands.register(app)
 pki_commands.register(app)

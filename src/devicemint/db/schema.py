@@ -5,6 +5,7 @@ Domains keep their tables in their own `models` module (on the one `Base` of
 """
 
 import devicemint.auth.models  # noqa: F401  registers the auth tables
+import devicemint.indexer.models  # noqa: F401  registers the chain events and projections
 import devicemint.licensing.models  # noqa: F401  registers the committee mirror
 import devicemint.onboarding.models  # noqa: F401  registers the onboarding tables
 import devicemint.pki.models  # noqa: F401  registers the CA certificates, revocations and CRLs

@@ -1,0 +1,1 @@
+"""Chain events -> database: the reorg-safe, resumable indexer and the projections it keeps."""
