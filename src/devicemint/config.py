@@ -58,6 +58,8 @@ class Settings:
     # elsewhere.
     index_confirmations: int | None = None
     index_poll_seconds: int = 1
+    # Blocks read per step (one eth_getLogs, one database transaction).
+    index_max_blocks: int = 2000
 
     @property
     def effective_index_confirmations(self) -> int:
@@ -132,8 +134,12 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
             values[name] = _coerce(env_name, environ[env_name], annotation)
 
     settings = Settings(**values)  # type: ignore[arg-type]
-    if (settings.index_confirmations or 0) < 0 or settings.index_poll_seconds < 1:
-        raise ConfigError("index_confirmations cannot be negative and index_poll_seconds must be at least 1")
+    if (settings.index_confirmations or 0) < 0 or min(
+        settings.index_poll_seconds, settings.index_max_blocks
+    ) < 1:
+        raise ConfigError(
+            "index_confirmations cannot be negative; index_poll_seconds and index_max_blocks must be at least 1"
+        )
     if settings.mint_chunk_size < 1 or settings.max_in_flight < 1:
         raise ConfigError("mint_chunk_size and max_in_flight must be at least 1")
     return settings

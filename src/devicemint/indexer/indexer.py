@@ -162,7 +162,9 @@ class Indexer:
             cursor = self._stored_cursor(session)
             if cursor.block_number != first - 1:  # another indexer got here first
                 return 0
-            for block in blocks.values():
+            # Only blocks that brought events are kept: the same rows whatever the step sizes
+            # were, and enough to find a common ancestor (the cursor carries the last hash).
+            for block in (blocks[n] for n in sorted({log.block_number for log in logs})):
                 session.merge(
                     IndexedBlock(
                         number=block.number,
@@ -301,6 +303,7 @@ def indexer_for(runtime: Runtime, *, listeners: Sequence[Listener] = ()) -> Inde
         sessions=runtime.sessions,
         deployment=runtime.contracts.deployment,
         confirmations=runtime.settings.effective_index_confirmations,
+        max_blocks=runtime.settings.index_max_blocks,
         listeners=listeners,
     )
 

@@ -34,7 +34,7 @@ class ChainEvent(Base):
 
 
 class IndexedBlock(Base):
-    """A block the indexer took events from (and the block it stopped at), kept to find the
+    """A block the indexer took events from, kept to find the
     common ancestor when the chain reorganises."""
 
     __tablename__ = "indexed_blocks"
