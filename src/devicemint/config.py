@@ -58,6 +58,10 @@ class Settings:
     # elsewhere.
     index_confirmations: int | None = None
     index_poll_seconds: int = 1
+    # Requests an anonymous client may make to the public API (e.g. "120/minute"), counted in
+    # memory or in Redis ("redis://127.0.0.1:6379") so that several workers share the count.
+    api_anonymous_rate_limit: str = "120/minute"
+    rate_limit_storage: str = "memory://"
     # Blocks read per step (one eth_getLogs, one database transaction).
     index_max_blocks: int = 2000
 

@@ -14,15 +14,18 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from devicemint.api.auth_routes import router as auth_router
+from devicemint.api.certificate_routes import router as certificate_router
 from devicemint.api.deps import ApiContext, ApiError
 from devicemint.api.licence_routes import router as licence_router
 from devicemint.api.onboarding_routes import router as onboarding_router
 from devicemint.api.pki_routes import router as pki_router
+from devicemint.api.rate_limit import RateLimiter
 from devicemint.auth.errors import MalformedSignIn, PermissionRefused, SignInRefused
 from devicemint.auth.roles import RoleResolver
 from devicemint.auth.siwe import NONCE_TTL, SESSION_TTL
 from devicemint.chain.tx import TransactionReverted, TxSender
 from devicemint.config import Settings
+from devicemint.devices.certificates import Certificates
 from devicemint.devices.intake import IntakeRejected
 from devicemint.errors import ChainError, DevicemintError, NotFound, UsageError
 from devicemint.onboarding.cases import NotPermitted, TransitionRefused
@@ -90,12 +93,17 @@ def create_app(
         onboarding=onboarding,
         foundation_signer=foundation_signer,
         minter_signer=minter_signer,
+        certificates=Certificates.of(runtime) if runtime is not None else None,
+        rate_limiter=RateLimiter(
+            rate=settings.api_anonymous_rate_limit, storage_url=settings.rate_limit_storage
+        ),
     )
     _install_error_handlers(app)
     app.include_router(auth_router)
     app.include_router(onboarding_router)
     app.include_router(licence_router)
     app.include_router(pki_router)
+    app.include_router(certificate_router)
     return app
 
 

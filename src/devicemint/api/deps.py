@@ -18,12 +18,14 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
+from devicemint.api.rate_limit import RateLimiter
 from devicemint.auth.api_keys import ApiKeyPrincipal, Scope, authenticate_api_key
 from devicemint.auth.roles import Role, RoleResolver
 from devicemint.auth.siwe import session_address
 from devicemint.chain.tx import TxSender
 from devicemint.config import Settings
 from devicemint.db.session import transaction
+from devicemint.devices.certificates import Certificates
 from devicemint.onboarding.service import Onboarding
 from devicemint.runtime import Runtime
 
@@ -68,6 +70,9 @@ class ApiContext:
     # Keys the server signs with, only for the party that owns them (see each route).
     foundation_signer: TxSender | None = None
     minter_signer: TxSender | None = None
+    # Public certificate reads (over the indexer's database) and the anonymous clients' limit.
+    certificates: Certificates | None = None
+    rate_limiter: RateLimiter | None = None
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

@@ -3,6 +3,7 @@ signing only with keys this machine holds."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from fastapi import FastAPI
@@ -16,9 +17,9 @@ from devicemint.onboarding.service import Onboarding
 from devicemint.runtime import Runtime
 
 
-def build_app(settings: Settings) -> FastAPI:
+def build_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     """The app with every domain wired in, signing with the keys this machine holds."""
-    runtime = Runtime.open(settings)
+    runtime = runtime or Runtime.open(settings)
     return wire_app(
         runtime,
         Onboarding.open(runtime),
@@ -63,3 +64,34 @@ def server_signer(runtime: Runtime, role: keys.DevRole) -> TxSender | None:
         return None
     account = keys.load_signer(settings, role, chain_id=settings.chain_id)
     return TxSender(w3=runtime.w3, account=account, chain_id=settings.chain_id)
+
+
+class Background:
+    """What `devicemint serve` runs beside the API: the indexer (and what it feeds), each in a
+    thread of its own, stopped together."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        from devicemint.cli.index_commands import listeners_for
+        from devicemint.indexer.indexer import indexer_for
+
+        self._stop = threading.Event()
+        indexer = indexer_for(runtime, listeners=listeners_for(runtime))
+        poll = runtime.settings.index_poll_seconds
+        self._threads = [
+            threading.Thread(
+                target=indexer.run,
+                kwargs={"stop": self._stop, "poll_seconds": poll},
+                name="indexer",
+                daemon=True,
+            )
+        ]
+
+    def start(self) -> Background:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=10)

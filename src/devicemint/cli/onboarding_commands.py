@@ -807,11 +807,18 @@ def serve_command(
     # Imported here: the web stack costs every other command most of a second at start-up.
     import uvicorn
 
-    from devicemint.api.server import build_app
+    from devicemint.api.server import Background, build_app
 
-    app = build_app(ctx.obj)
-    stderr.print(f"serving the API on http://{host}:{port} (OpenAPI at /openapi.json); Ctrl-C to stop")
-    uvicorn.run(app, host=host, port=port)
+    runtime = Runtime.open(ctx.obj)
+    app = build_app(ctx.obj, runtime)
+    background = Background(runtime).start()
+    stderr.print(
+        f"serving the API on http://{host}:{port} (OpenAPI at /openapi.json), indexing the chain; Ctrl-C to stop"
+    )
+    try:
+        uvicorn.run(app, host=host, port=port)
+    finally:
+        background.stop()
 
 
 def case_commands(

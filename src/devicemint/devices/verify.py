@@ -28,6 +28,7 @@ from devicemint.devices.merkle import MerkleTree, leaf_hash, verify_proof
 from devicemint.devices.proof import ProofDomain, SignatureError, recover_signer
 from devicemint.errors import ChainError, NotFound
 from devicemint.licensing.registry import (
+    DeviceLicence,
     DeviceLicenceStatus,
     ManufacturerLicence,
     ManufacturerStatus,
@@ -182,11 +183,18 @@ class CertificateChecks:
             ),
         )
 
+    def _licences(self, device_licence_id: int) -> tuple[DeviceLicence, ManufacturerLicence]:
+        """The device licence and its holder's manufacturer licence, as the chain has them now."""
+        contracts = self._chain()
+        device = read_device_licence(contracts, device_licence_id)
+        manufacturer_id = contracts.manufacturer_license.functions.licenceIdOf(device.holder).call()
+        return device, read_manufacturer_licence(contracts, manufacturer_id)
+
     def _check_licences(
         self, result: Verification, document: CertificateDocument, device_licence_id: int
     ) -> ManufacturerLicence:
-        contracts = self._chain()
-        device = read_device_licence(contracts, device_licence_id)
+        device, manufacturer = self._licences(device_licence_id)
+        manufacturer_id = manufacturer.licence_id
         differences = _differences(
             ("device licence", document.device_licence_id, device_licence_id),
             ("design hash", document.design_hash, "0x" + device.design_hash.hex()),
@@ -210,8 +218,6 @@ class CertificateChecks:
                 f"device licence {device_licence_id} is {device.status.name.lower()}",
             ),
         )
-        manufacturer_id = contracts.manufacturer_license.functions.licenceIdOf(device.holder).call()
-        manufacturer = read_manufacturer_licence(contracts, manufacturer_id)
         differences = _differences(
             ("manufacturer licence", document.manufacturer_licence_id, manufacturer_id),
             ("manufacturer name", document.manufacturer_name, manufacturer.name),
@@ -304,8 +310,8 @@ class Verifier(CertificateChecks):
                 document = session.get(Document, record.document_sha256)
                 batch = session.get(Batch, record.batch_id)
         token_id = int(address, 16)
-        certificate = self.contracts.device_certificate.functions
-        if not certificate.exists(token_id).call():
+        on_chain = self._on_chain(token_id)
+        if on_chain is None:
             if record is None:
                 raise NotFound(f"no certificate for {query!r} ({address}) on chain or in the database")
             return Verification(
@@ -315,7 +321,7 @@ class Verifier(CertificateChecks):
                 Standing.NOT_MINTED,
                 [Check("on_chain", False, f"known from batch {record.batch_id} but not minted yet")],
             )
-        owner, chain_batch_id, device_licence_id, root = certificate.certificate(token_id).call()
+        owner, chain_batch_id, device_licence_id, root = on_chain
         result = Verification(
             query,
             address if record is None else record.address,
@@ -339,6 +345,14 @@ class Verifier(CertificateChecks):
             manufacturer = self._check_licences(result, parsed, int(device_licence_id))
             self._check_x509(result, parsed, manufacturer)
         return result
+
+    def _on_chain(self, token_id: int) -> tuple[str, int, int, bytes] | None:
+        """Owner, batch id, device licence id and batch root of a token; None if never minted."""
+        certificate = self.contracts.device_certificate.functions
+        if not certificate.exists(token_id).call():
+            return None
+        owner, batch_id, licence_id, root = certificate.certificate(token_id).call()
+        return owner, int(batch_id), int(licence_id), bytes(root)
 
     def _check_proof(self, result: Verification, batch: Batch, root: bytes, body: bytes) -> None:
         leaf = leaf_hash(result.address, hashlib.sha256(body).digest())

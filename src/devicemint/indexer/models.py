@@ -106,6 +106,8 @@ class DeviceLicenceState(Base):
     model: Mapped[str] = mapped_column(Text)
     revision: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16))
+    evidence_hash: Mapped[str] = mapped_column(String(66))
+    issued_at: Mapped[int] = mapped_column(BigInteger)
     reason_hash: Mapped[str | None] = mapped_column(String(66))
     last_block: Mapped[int] = mapped_column(BigInteger)
 
@@ -129,5 +131,7 @@ class ManufacturerLicenceState(Base):
     status: Mapped[str] = mapped_column(String(16))
     # Revoked for cause (not renounced): reaches every certificate minted under it.
     for_cause: Mapped[bool] = mapped_column(Boolean, default=False)
+    evidence_hash: Mapped[str] = mapped_column(String(66))
+    granted_at: Mapped[int] = mapped_column(BigInteger)
     reason_hash: Mapped[str | None] = mapped_column(String(66))
     last_block: Mapped[int] = mapped_column(BigInteger)

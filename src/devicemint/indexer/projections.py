@@ -142,6 +142,8 @@ def _licence_issued(session: Session, event: ChainEvent, args: dict[str, Any]) -
             model=args["model"],
             revision=args["revision"],
             status="active",
+            evidence_hash=args["evidenceHash"],
+            issued_at=event.block_time,
             reason_hash=None,
             last_block=event.block_number,
         )
@@ -178,6 +180,8 @@ def _granted_licence(session: Session, event: ChainEvent, args: dict[str, Any]) 
             root_cert_fingerprint=args["rootCertFingerprint"],
             status="active",
             for_cause=False,
+            evidence_hash=args["evidenceHash"],
+            granted_at=event.block_time,
             reason_hash=None,
             last_block=event.block_number,
         )

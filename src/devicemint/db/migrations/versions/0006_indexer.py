@@ -2,7 +2,7 @@
 
 Revision ID: 0006
 Revises: 0005
-Create Date: 2026-11-22 10:22:13.117692
+Create Date: 2026-11-22 10:27:04.372729
 """
 
 import sqlalchemy as sa
@@ -68,6 +68,8 @@ def upgrade() -> None:
         sa.Column("model", sa.Text(), nullable=False),
         sa.Column("revision", sa.Text(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("evidence_hash", sa.String(length=66), nullable=False),
+        sa.Column("issued_at", sa.BigInteger(), nullable=False),
         sa.Column("reason_hash", sa.String(length=66), nullable=True),
         sa.Column("last_block", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("licence_id"),
@@ -129,6 +131,8 @@ def upgrade() -> None:
         sa.Column("root_cert_fingerprint", sa.String(length=66), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("for_cause", sa.Boolean(), nullable=False),
+        sa.Column("evidence_hash", sa.String(length=66), nullable=False),
+        sa.Column("granted_at", sa.BigInteger(), nullable=False),
         sa.Column("reason_hash", sa.String(length=66), nullable=True),
         sa.Column("last_block", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("licence_id"),

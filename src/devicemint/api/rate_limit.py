@@ -1,0 +1,26 @@
+"""Rate limiting of anonymous API clients with the `limits` library: a moving window per client
+address, kept in memory (one process) or in Redis/Valkey (`redis://...`, shared by every worker)."""
+
+from __future__ import annotations
+
+from limits import parse, storage, strategies
+
+from devicemint.errors import ConfigError
+
+
+class RateLimiter:
+    def __init__(self, *, rate: str, storage_url: str = "memory://") -> None:
+        try:
+            self._limit = parse(rate)
+        except ValueError as exc:
+            raise ConfigError(f"api_anonymous_rate_limit {rate!r}: not a rate such as '120/minute'") from exc
+        self._strategy = strategies.MovingWindowRateLimiter(storage.storage_from_string(storage_url))
+
+    def hit(self, client: str) -> bool:
+        """Count one request of `client`; False once it is over its budget."""
+        return self._strategy.hit(self._limit, "anonymous", client)
+
+    def describe(self) -> str:
+        return f"{self._limit.amount} per {self._limit.multiples} {self._limit.GRANULARITY.name}".replace(
+            " 1 ", " "
+        )
