@@ -9,18 +9,17 @@ no signed transfer, so the owner sends its own `transferFrom` (or `devicemint de
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
-from devicemint.api.deps import ApiError, Context, Principal, optional_principal
+from devicemint.api.deps import SESSION_COOKIE, ApiError, Context, optional_principal
 from devicemint.api.licence_routes import Chain
 from devicemint.chain.tx import TxSender
-from devicemint.devices.certificates import STANDINGS, Certificates
+from devicemint.devices.certificates import STANDINGS, Answer, Certificates
 from devicemint.devices.lifecycle import (
     ATTESTATION_SECONDS,
     Attestation,
@@ -51,13 +50,23 @@ def certificates(ctx: Context) -> Certificates:
 Registry = Annotated[Certificates, Depends(certificates)]
 
 
-def anonymous_limit(
-    request: Request, ctx: Context, principal: Annotated[Principal | None, Depends(optional_principal)]
-) -> None:
+async def anonymous_limit(request: Request, ctx: Context) -> None:
     """Anonymous clients share a budget per address (the `api_anonymous_rate_limit` setting);
-    signed-in people and API keys are not limited here."""
-    if principal is not None or ctx.rate_limiter is None:
+    signed-in people and API keys are not limited here. Async, and the credential checked only
+    when one is presented, so an anonymous read never waits for a worker thread."""
+    if ctx.rate_limiter is None:
         return
+    credentials = (
+        request.headers.get("x-api-key"),
+        request.headers.get("authorization"),
+        request.cookies.get(SESSION_COOKIE),
+    )
+    if any(credentials):
+        bearer = request.headers.get("authorization", "")
+        token = bearer.removeprefix("Bearer ").strip() if bearer.startswith("Bearer ") else None
+        principal = await run_in_threadpool(optional_principal, ctx, credentials[0], token or credentials[2])
+        if principal is not None:
+            return
     client = request.client.host if request.client else "unknown"
     if not ctx.rate_limiter.hit(client):
         raise ApiError(
@@ -71,14 +80,17 @@ def anonymous_limit(
 Limited = Depends(anonymous_limit)
 
 
-def _tagged(request: Request, data: Any) -> Response:
+def _answer(request: Request, body: bytes, etag: str) -> Response:
     """JSON with a strong ETag; 304 when the client already holds this exact body."""
-    body = json.dumps(data, separators=(",", ":"), default=str).encode()
-    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     headers = {"ETag": etag, "Cache-Control": "public, max-age=0, must-revalidate"}
     if etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
         return Response(status_code=304, headers=headers)
     return Response(body, media_type="application/json", headers=headers)
+
+
+def _tagged(request: Request, data: Any) -> Response:
+    answer = Answer.of(data)
+    return _answer(request, answer.body, answer.etag)
 
 
 # -- public reads -----------------------------------------------------------------------------------
@@ -123,8 +135,13 @@ def certificate_view(request: Request, registry: Registry, query: DeviceQuery) -
     summary="Is this device genuine, licensed and in good standing? (every check, as the CLI's verify)",
     dependencies=[Limited],
 )
-def verify_certificate(request: Request, registry: Registry, query: DeviceQuery) -> Response:
-    return _tagged(request, registry.verification(query))
+async def verify_certificate(request: Request, registry: Registry, query: DeviceQuery) -> Response:
+    # An unchanged device is answered from the cache in the event loop; a new or changed one is
+    # verified in a worker thread.
+    answer = registry.cached(query)
+    if answer is None:
+        answer = await run_in_threadpool(registry.verification, query)
+    return _answer(request, answer.body, answer.etag)
 
 
 # -- lifecycle records, relayed ---------------------------------------------------------------------

@@ -12,7 +12,7 @@ from devicemint.api.app import create_app
 from devicemint.auth.roles import ChainRoleResolver
 from devicemint.chain import keys
 from devicemint.chain.tx import TxSender
-from devicemint.config import Settings
+from devicemint.config import Settings, load_settings
 from devicemint.onboarding.service import Onboarding
 from devicemint.runtime import Runtime
 
@@ -26,6 +26,11 @@ def build_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         foundation_signer=server_signer(runtime, keys.DevRole.FOUNDATION),
         minter_signer=server_signer(runtime, keys.DevRole.MANUFACTURER),
     )
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one of `devicemint serve --workers N`'s processes."""
+    return build_app(load_settings())
 
 
 def wire_app(

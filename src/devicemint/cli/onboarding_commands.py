@@ -799,8 +799,12 @@ def serve_command(
     ctx: typer.Context,
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option("--workers", min=1, max=64, help="API processes (the indexer runs once, in this one)."),
+    ] = 1,
 ) -> None:
-    """Serve the API (OpenAPI at /openapi.json) until Ctrl-C.
+    """Serve the API (OpenAPI at /openapi.json) and index the chain until Ctrl-C.
 
     Sign-in messages must name the domain of the public_base_url setting (where people reach it).
     """
@@ -816,7 +820,16 @@ def serve_command(
         f"serving the API on http://{host}:{port} (OpenAPI at /openapi.json), indexing the chain; Ctrl-C to stop"
     )
     try:
-        uvicorn.run(app, host=host, port=port)
+        if workers == 1:
+            uvicorn.run(app, host=host, port=port)
+        else:  # each worker builds its app from the same settings (read from the environment)
+            uvicorn.run(
+                "devicemint.api.server:app_from_environment",
+                factory=True,
+                host=host,
+                port=port,
+                workers=workers,
+            )
     finally:
         background.stop()
 

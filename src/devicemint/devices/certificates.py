@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
+import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, case, func, or_, select
+from sqlalchemy import Select, bindparam, case, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 
@@ -45,6 +47,7 @@ from devicemint.runtime import Runtime
 ROLES = ("owner", "device", "manufacturer", "grantee")
 STANDINGS = ("genuine", "not_in_good_standing", "not_genuine")
 MAX_PAGE = 500
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
 
 def _hex(value: str | None) -> bytes:
@@ -98,6 +101,33 @@ class IndexedVerifier(Verifier):
         )
 
 
+_VERSION = (
+    select(
+        DeviceState.last_block,
+        DeviceLicenceState.last_block,
+        ManufacturerLicenceState.last_block,
+        select(func.coalesce(func.max(Revocation.id), 0)).scalar_subquery(),
+    )
+    .join(DeviceLicenceState, DeviceLicenceState.licence_id == DeviceState.device_licence_id)
+    .join(ManufacturerLicenceState, ManufacturerLicenceState.holder == DeviceLicenceState.holder)
+    .where(DeviceState.address == bindparam("address"))
+)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A verification, with its JSON body and ETag made once (served many times from the cache)."""
+
+    data: dict[str, Any]
+    body: bytes
+    etag: str
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> Answer:
+        body = json.dumps(data, separators=(",", ":"), default=str).encode()
+        return cls(data, body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
+
+
 @dataclass(frozen=True)
 class Page:
     items: list[dict[str, Any]]
@@ -112,8 +142,9 @@ class Certificates:
         self, *, sessions: sessionmaker[Session], verifier: Verifier, cache_size: int = 200_000
     ) -> None:
         self._sessions = sessions
+        self._engine = sessions.kw["bind"]
         self._verifier = verifier
-        self._cache: OrderedDict[str, tuple[tuple[int, ...], dict[str, Any]]] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[tuple[int, ...], Answer]] = OrderedDict()
         self._cache_size = cache_size
 
     @classmethod
@@ -131,41 +162,47 @@ class Certificates:
     def address_of(self, query: str) -> str:
         if not query.strip():
             raise UsageError("the query is empty: give a 0x address, token id, serial number or IMEI")
+        if _ADDRESS.match(query):  # the common case needs no lookup
+            return Web3.to_checksum_address(query)
         with self._sessions() as session:
             return Web3.to_checksum_address(resolve(session, query))
 
-    def _version(self, session: Session, address: str) -> tuple[int, ...] | None:
-        """Everything a standing depends on, as numbers that grow when it changes."""
-        row = session.execute(
-            select(DeviceState.last_block, DeviceLicenceState.last_block, ManufacturerLicenceState.last_block)
-            .join(DeviceLicenceState, DeviceLicenceState.licence_id == DeviceState.device_licence_id)
-            .join(ManufacturerLicenceState, ManufacturerLicenceState.holder == DeviceLicenceState.holder)
-            .where(DeviceState.address == address)
-        ).one_or_none()
+    def _version(self, address: str) -> tuple[int, ...] | None:
+        """Everything a standing depends on, as numbers that grow when it changes: one Core
+        query on a pooled connection (no ORM session), since it runs for every request."""
+        with self._engine.connect() as connection:
+            row = connection.execute(_VERSION, {"address": address}).one_or_none()
         if row is None:
             return None
-        revocations = session.scalar(select(func.coalesce(func.max(Revocation.id), 0)))
-        return (*row, int(revocations or 0), int(time.time()) // 3600)  # hourly: CRL and validity windows
+        return (*(int(v) for v in row), int(time.time()) // 3600)  # hourly: CRL and validity windows
 
-    def verification(self, query: str) -> dict[str, Any]:
+    def cached(self, query: str) -> Answer | None:
+        """The stored answer for `query` if nothing it depends on changed since; cheap."""
+        address = self.address_of(query)
+        found = self._cache.get(address)
+        if found is None or found[0] != self._version(address):
+            return None
+        return found[1]
+
+    def verification(self, query: str) -> Answer:
         """Standing and every check, as `devicemint verify --json` gives it."""
         address = self.address_of(query)
-        with self._sessions() as session:
-            version = self._version(session, address)
-        cached = self._cache.get(address)
-        if version is not None and cached is not None and cached[0] == version:
-            return cached[1]
+        version = self._version(address)
+        found = self._cache.get(address)
+        if version is not None and found is not None and found[0] == version:
+            return found[1]
         result = self._verifier.verify(address).to_dict()
         result["query"] = address
+        answer = Answer.of(result)
         if version is not None:
-            self._cache[address] = (version, result)
+            self._cache[address] = (version, answer)
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
-        return result
+        return answer
 
     def view(self, query: str) -> dict[str, Any]:
         """The whole certificate: document, on-chain state, lifecycle timeline, grants, standing, proof."""
-        verification = self.verification(query)
+        verification = self.verification(query).data
         address = Web3.to_checksum_address(verification["address"])
         with self._sessions() as session:
             state = session.get(DeviceState, address)
