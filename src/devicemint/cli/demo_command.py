@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import csv
+import hashlib
+import time
 from datetime import date
 from pathlib import Path
 
 import typer
+from eth_account import Account
 from rich.console import Console
+from web3 import Web3
 
+from devicemint.chain import keys
 from devicemint.chain.node import LocalNode
+from devicemint.chain.tx import TxSender
 from devicemint.cli.chain_commands import deploy, local_node
 from devicemint.cli.device_commands import (
     keystore_passphrase,
@@ -20,14 +26,21 @@ from devicemint.cli.device_commands import (
 )
 from devicemint.cli.onboarding_commands import serve_command
 from devicemint.config import Settings
+from devicemint.devices.keystore import read_keystore
+from devicemint.devices.lifecycle import Lifecycle, Permission, attest, token_id
 from devicemint.devices.simulate import simulate_batch
-from devicemint.devices.verify import Verifier
+from devicemint.devices.verify import Verifier, resolve
+from devicemint.indexer.indexer import indexer_for
+from devicemint.licensing import actions
+from devicemint.licensing.registry import firmware_image
 from devicemint.onboarding.walkthrough import SAMPLE_FIRMWARE, Walkthrough
 from devicemint.runtime import Runtime
 
 console = Console()
 
 SERIAL_MODEL = "ATOBD4G"  # the model as it appears in serial numbers
+#: The release the demo's first device is updated to over the air.
+DEMO_UPDATE = ("1.1.0", hashlib.sha256(b"devicemint demo firmware 1.1.0").digest())
 
 
 def onboard_sample_manufacturer(runtime: Runtime) -> tuple[int, int]:
@@ -70,10 +83,65 @@ def run_demo(settings: Settings, *, devices: int) -> int:
     mint_file(runtime, batch_file, device_licence_id, dry_run=False)
 
     first_serial = _first_serial(batch_file)
+    _lifecycle_records(runtime, batch_file, first_serial)
     console.print(f"\n[bold]devicemint verify {first_serial}[/]")
     result = Verifier.of(runtime).verify(first_serial)
     print_verification(result)
     return result.exit_code
+
+
+def _lifecycle_records(runtime: Runtime, batch_file: Path, serial: str) -> None:
+    """A few records of the first device's life: sold, a service organisation authorised, a
+    factory reset and an OTA update attested by the device's own key; then indexed."""
+    contracts, settings = runtime.contracts, runtime.settings
+    with runtime.sessions() as session:
+        device = Web3.to_checksum_address(resolve(session, serial))
+    stored = read_keystore(
+        batch_file.with_name(batch_file.name + ".keys.json"), keystore_passphrase(settings)
+    )
+    device_key = Account.from_key(stored.get(device) or stored[device.lower()])
+
+    def acting(role: keys.DevRole) -> tuple[TxSender, Lifecycle]:
+        account = keys.load_signer(settings, role, chain_id=settings.chain_id)
+        sender = TxSender(w3=runtime.w3, account=account, chain_id=settings.chain_id)
+        return sender, Lifecycle(contracts=contracts, sender=sender)
+
+    manufacturer, by_manufacturer = acting(keys.DevRole.MANUFACTURER)
+    owner, by_owner = acting(keys.DevRole.OWNER)
+    service = keys.dev_account(8).address
+    by_manufacturer.transfer(device, owner.account.address)
+    by_owner.authorize(device, service, Permission.READ_DATA | Permission.OTA, int(time.time()) + 365 * 86400)
+    token = token_id(device)
+    by_owner.factory_reset(device, attest(contracts, device_key, "FactoryReset", {"tokenId": token}))
+    licence_id = int(contracts.device_certificate.functions.certificate(token).call()[2])
+    if firmware_image(contracts, licence_id, DEMO_UPDATE[0]) is None:
+        actions.publish_firmware(
+            contracts,
+            manufacturer,
+            licence_id=licence_id,
+            version=DEMO_UPDATE[0],
+            image_sha256=DEMO_UPDATE[1],
+        )
+    update = {
+        "tokenId": token,
+        "fromVersion": SAMPLE_FIRMWARE,
+        "toVersion": DEMO_UPDATE[0],
+        "imageHash": DEMO_UPDATE[1],
+    }
+    by_owner.firmware_update(
+        device,
+        from_version=SAMPLE_FIRMWARE,
+        to_version=DEMO_UPDATE[0],
+        image_sha256=DEMO_UPDATE[1],
+        attestation=attest(contracts, device_key, "FirmwareUpdate", update),
+    )
+    events = indexer_for(runtime).catch_up()
+    console.print(
+        f"\n[bold]lifecycle of {serial}[/]: sold to {owner.account.address}; {service} authorised "
+        f"(read_data, ota); factory reset and OTA update {SAMPLE_FIRMWARE} -> {DEMO_UPDATE[0]} attested by "
+        f"the device's key; indexed ({events} new events); see GET /certificates/{device}",
+        highlight=False,
+    )
 
 
 def _next_batch_file(batch_dir: Path) -> Path:
