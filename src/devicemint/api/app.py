@@ -20,6 +20,7 @@ from devicemint.api.licence_routes import router as licence_router
 from devicemint.api.onboarding_routes import router as onboarding_router
 from devicemint.api.pki_routes import router as pki_router
 from devicemint.api.rate_limit import RateLimiter
+from devicemint.api.webhook_routes import router as webhook_router
 from devicemint.auth.errors import MalformedSignIn, PermissionRefused, SignInRefused
 from devicemint.auth.roles import RoleResolver
 from devicemint.auth.siwe import NONCE_TTL, SESSION_TTL
@@ -104,6 +105,7 @@ def create_app(
     app.include_router(licence_router)
     app.include_router(pki_router)
     app.include_router(certificate_router)
+    app.include_router(webhook_router)
     return app
 
 

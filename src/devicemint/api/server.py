@@ -72,23 +72,25 @@ def server_signer(runtime: Runtime, role: keys.DevRole) -> TxSender | None:
 
 
 class Background:
-    """What `devicemint serve` runs beside the API: the indexer (and what it feeds), each in a
-    thread of its own, stopped together."""
+    """What `devicemint serve` runs beside the API: the indexer (which queues webhook deliveries
+    in its transactions) and the webhook dispatcher, each in a thread of its own, stopped together."""
 
     def __init__(self, runtime: Runtime) -> None:
         from devicemint.cli.index_commands import listeners_for
         from devicemint.indexer.indexer import indexer_for
+        from devicemint.webhooks.dispatcher import Dispatcher
 
         self._stop = threading.Event()
         indexer = indexer_for(runtime, listeners=listeners_for(runtime))
-        poll = runtime.settings.index_poll_seconds
+        # Private and loopback receivers only on the local chain (a demo's or a test's); on a real
+        # network anyone who signs in could otherwise make the server call its own network.
+        self._dispatcher = Dispatcher(
+            sessions=runtime.sessions, allow_private_networks=runtime.settings.is_local_chain
+        )
+        poll = {"stop": self._stop, "poll_seconds": runtime.settings.index_poll_seconds}
         self._threads = [
-            threading.Thread(
-                target=indexer.run,
-                kwargs={"stop": self._stop, "poll_seconds": poll},
-                name="indexer",
-                daemon=True,
-            )
+            threading.Thread(target=indexer.run, kwargs=poll, name="indexer", daemon=True),
+            threading.Thread(target=self._dispatcher.run, kwargs=poll, name="webhooks", daemon=True),
         ]
 
     def start(self) -> Background:
@@ -99,4 +101,5 @@ class Background:
     def stop(self) -> None:
         self._stop.set()
         for thread in self._threads:
-            thread.join(timeout=10)
+            thread.join(timeout=15)
+        self._dispatcher.close()

@@ -10,8 +10,9 @@ import typer
 from rich.console import Console
 
 from devicemint.cli.onboarding_commands import AsJson, emit
-from devicemint.indexer.indexer import StepResult, forget_everything, indexer_for
+from devicemint.indexer.indexer import Listener, StepResult, forget_everything, indexer_for
 from devicemint.runtime import Runtime
+from devicemint.webhooks.outbox import WebhookOutbox
 
 stderr = Console(stderr=True)
 
@@ -57,9 +58,9 @@ def index_command(
         stop.set()
 
 
-def listeners_for(runtime: Runtime) -> tuple:
+def listeners_for(runtime: Runtime) -> tuple[Listener, ...]:
     """What else happens in the indexer's transaction (webhook deliveries are queued there)."""
-    return ()
+    return (WebhookOutbox(),)
 
 
 def register(app: typer.Typer) -> None:

@@ -9,6 +9,7 @@ import devicemint.indexer.models  # noqa: F401  registers the chain events and p
 import devicemint.licensing.models  # noqa: F401  registers the committee mirror
 import devicemint.onboarding.models  # noqa: F401  registers the onboarding tables
 import devicemint.pki.models  # noqa: F401  registers the CA certificates, revocations and CRLs
+import devicemint.webhooks.models  # noqa: F401  registers the webhook subscriptions and deliveries
 from devicemint.db.models import Base
 
 metadata = Base.metadata
