@@ -24,7 +24,16 @@ from web3.types import TxReceipt
 from devicemint.chain import keys
 from devicemint.chain.tx import TxSender
 from devicemint.cli.device_commands import keystore_passphrase
-from devicemint.cli.onboarding_commands import AsJson, AsParty, Party, emit, licence_app, read_json
+from devicemint.cli.onboarding_commands import (
+    AsJson,
+    AsParty,
+    Party,
+    address_param,
+    emit,
+    licence_app,
+    read_json,
+    sha256_param,
+)
 from devicemint.devices.keystore import read_keystore
 from devicemint.devices.lifecycle import (
     IN_PERSON,
@@ -42,7 +51,6 @@ from devicemint.files import write_atomically
 from devicemint.licensing import actions
 from devicemint.licensing.registry import firmware_image
 from devicemint.onboarding.auditors import checksum
-from devicemint.onboarding.evidence import EvidenceError, normalise_sha256
 from devicemint.runtime import Runtime
 
 device_app = typer.Typer(help="Lifecycle records of a certified device.", no_args_is_help=True)
@@ -72,20 +80,6 @@ DeviceKeystore = Annotated[
         help="Factory keystore holding the device's key (written by `factory simulate`).",
     ),
 ]
-
-
-def _address(value: str) -> str:
-    try:
-        return checksum(value)
-    except UsageError as exc:
-        raise typer.BadParameter(str(exc)) from exc
-
-
-def _sha256(value: str) -> str:
-    try:
-        return normalise_sha256(value)
-    except EvidenceError as exc:
-        raise typer.BadParameter(str(exc)) from exc
 
 
 @dataclass(frozen=True)
@@ -181,7 +175,7 @@ def _record(
 def authorize_command(
     ctx: typer.Context,
     query: Query,
-    grantee: Annotated[str, typer.Argument(callback=_address, help="The organisation's 0x address.")],
+    grantee: Annotated[str, typer.Argument(callback=address_param, help="The organisation's 0x address.")],
     permissions: Annotated[
         str, typer.Option("--permissions", help="Comma-separated: read_data, manage, ota, factory_reset.")
     ],
@@ -229,7 +223,7 @@ def _expiry(attestation: Path | None, days: int) -> int:
 def revoke_command(
     ctx: typer.Context,
     query: Query,
-    grantee: Annotated[str, typer.Argument(callback=_address, help="The organisation's 0x address.")],
+    grantee: Annotated[str, typer.Argument(callback=address_param, help="The organisation's 0x address.")],
     party: AsParty = Party.OWNER,
     attestation: AttestationFile = None,
     sign_only: SignOnly = None,
@@ -341,7 +335,9 @@ def eol_command(
     evidence: Annotated[
         str,
         typer.Option(
-            "--evidence", callback=_sha256, help="SHA-256 of the evidence (`devicemint evidence upload`)."
+            "--evidence",
+            callback=sha256_param,
+            help="SHA-256 of the evidence (`devicemint evidence upload`).",
         ),
     ],
     party: AsParty = Party.OWNER,
@@ -373,7 +369,7 @@ def eol_command(
 def transfer_command(
     ctx: typer.Context,
     query: Query,
-    to: Annotated[str, typer.Argument(callback=_address, help="The new owner's 0x address.")],
+    to: Annotated[str, typer.Argument(callback=address_param, help="The new owner's 0x address.")],
     party: AsParty = Party.MANUFACTURER,
     as_json: AsJson = False,
 ) -> None:
@@ -409,7 +405,7 @@ def publish_firmware_command(
     licence_id: Annotated[int, typer.Argument(min=1, help="Device licence id.")],
     version: Annotated[str, typer.Argument(help="Firmware version, e.g. 1.1.0.")],
     image_sha256: Annotated[
-        str, typer.Option("--image-sha256", callback=_sha256, help="SHA-256 of the image.")
+        str, typer.Option("--image-sha256", callback=sha256_param, help="SHA-256 of the image.")
     ],
     party: AsParty = Party.MANUFACTURER,
     as_json: AsJson = False,

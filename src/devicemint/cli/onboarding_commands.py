@@ -82,14 +82,14 @@ class Party(StrEnum):
 # -- parameters shared by the commands -------------------------------------------------------------
 
 
-def _sha256_param(value: str) -> str:
+def sha256_param(value: str) -> str:
     try:
         return normalise_sha256(value)
     except EvidenceError as exc:
         raise typer.BadParameter(str(exc)) from exc
 
 
-def _address_param(value: str) -> str:
+def address_param(value: str) -> str:
     try:
         return checksum(value)
     except UsageError as exc:
@@ -107,7 +107,7 @@ AsJson = Annotated[
     bool, typer.Option("--json", help="Print the result as JSON (a case: its whole case file).")
 ]
 CaseId = Annotated[int, typer.Argument(min=1, help="Application id.")]
-Address = Annotated[str, typer.Argument(callback=_address_param, help="0x address.")]
+Address = Annotated[str, typer.Argument(callback=address_param, help="0x address.")]
 InputFile = Annotated[
     Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="JSON input file.")
 ]
@@ -283,7 +283,7 @@ def evidence_upload(
 @evidence_app.command("show")
 def evidence_show(
     ctx: typer.Context,
-    sha256: Annotated[str, typer.Argument(callback=_sha256_param, help="The document's SHA-256.")],
+    sha256: Annotated[str, typer.Argument(callback=sha256_param, help="The document's SHA-256.")],
     as_json: AsJson = False,
 ) -> None:
     """What is stored under a SHA-256, re-hashed so a damaged copy is reported, not trusted."""
@@ -297,7 +297,7 @@ def evidence_show(
 @evidence_app.command("download")
 def evidence_download(
     ctx: typer.Context,
-    sha256: Annotated[str, typer.Argument(callback=_sha256_param, help="The document's SHA-256.")],
+    sha256: Annotated[str, typer.Argument(callback=sha256_param, help="The document's SHA-256.")],
     out: Annotated[Path, typer.Option("--out", dir_okay=False, help="Where to write the document.")],
 ) -> None:
     """Copy a document out of the store, checked against its SHA-256 first.
@@ -427,7 +427,7 @@ manufacturer_app = typer.Typer(
     help="The manufacturer application: intake questionnaire to manufacturer licence.", no_args_is_help=True
 )
 MANUFACTURER = "manufacturer"
-MouSha = Annotated[str, typer.Option("--mou", callback=_sha256_param, help="SHA-256 of the uploaded MOU.")]
+MouSha = Annotated[str, typer.Option("--mou", callback=sha256_param, help="SHA-256 of the uploaded MOU.")]
 
 
 def sign_mou(act: Acting, application_id: int, mou: str, role: str) -> MouSignature:
@@ -541,7 +541,7 @@ def manufacturer_approve(
     ctx: typer.Context,
     application_id: CaseId,
     report: Annotated[
-        str, typer.Option("--report", callback=_sha256_param, help="SHA-256 of the audit report.")
+        str, typer.Option("--report", callback=sha256_param, help="SHA-256 of the audit report.")
     ],
     note: Annotated[str, typer.Option("--note", help="The auditor's note.")] = "",
     party: AsParty = Party.AUDITOR,
