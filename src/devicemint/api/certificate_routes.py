@@ -246,7 +246,12 @@ def lifecycle_typed_data_route(
     nonce = int(chain.contracts.device_certificate.functions.nonces(signer).call())
     message |= {"nonce": nonce, "deadline": int(time.time()) + ATTESTATION_SECONDS}
     typed = lifecycle_typed_data(chain.contracts, _TYPED[action], message)
-    typed["message"] = {k: "0x" + v.hex() if isinstance(v, bytes) else v for k, v in typed["message"].items()}
+    # bytes as 0x hex; integers as decimal strings, which JSON.parse in a browser cannot round
+    # (a token id is ~2**160) and wallets and eth_account accept for uint types.
+    typed["message"] = {
+        k: "0x" + v.hex() if isinstance(v, bytes) else str(v) if isinstance(v, int) else v
+        for k, v in typed["message"].items()
+    }
     return typed
 
 

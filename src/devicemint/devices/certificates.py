@@ -191,8 +191,8 @@ class Certificates:
         found = self._cache.get(address)
         if version is not None and found is not None and found[0] == version:
             return found[1]
-        result = self._verifier.verify(address).to_dict()
-        result["query"] = address
+        result = self._verifier.verify(query).to_dict()  # the query itself: a 404 names what was asked
+        result["query"] = address  # cached for every way of asking
         answer = Answer.of(result)
         if version is not None:
             self._cache[address] = (version, answer)
@@ -296,6 +296,10 @@ def _timeline_entry(event: ChainEvent) -> dict[str, Any]:
     args.pop("id", None)
     if "role" in args:
         args["role"] = ROLES[args["role"]]
+    elif event.name in ("AuthorizationGranted", "AuthorizationRevoked"):
+        args["role"] = "owner"  # only the owner grants and revokes (DeviceLifecycle)
+    elif event.name == "FirmwareUpdated":  # only the device attests an update; the relayer paid
+        args["attestedBy"], args["role"] = event.subject.partition(":")[2], "device"
     if "permissions" in args:
         args["permissions"] = _permission_names(args["permissions"])
     if event.name == "EndOfLife":

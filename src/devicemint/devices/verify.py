@@ -26,7 +26,7 @@ from devicemint.db.models import Batch, Certificate, Document
 from devicemint.devices.document import CertificateDocument
 from devicemint.devices.merkle import MerkleTree, leaf_hash, verify_proof
 from devicemint.devices.proof import ProofDomain, SignatureError, recover_signer
-from devicemint.errors import ChainError, NotFound
+from devicemint.errors import ChainError, NotFound, UsageError
 from devicemint.licensing.registry import (
     DeviceLicence,
     DeviceLicenceStatus,
@@ -92,6 +92,10 @@ def _looks_like_imei(text: str) -> bool:
 def resolve(session: Session, query: str) -> str:
     """The device address a query names: an address, a token id, a serial number or an IMEI."""
     query = query.strip()
+    if not query.isprintable():  # control characters (NUL above all) are nobody's serial number
+        raise UsageError(
+            f"the query {query!r} contains control characters; give an address, token id, serial or IMEI"
+        )
     if _ADDRESS.match(query):
         return "0x" + query[2:].lower()
     column = Certificate.imei if _looks_like_imei(query) else Certificate.serial_number
