@@ -270,7 +270,7 @@ def relay_lifecycle(
     signed = record.attestation
     attestation = Attestation(signed.signer, signed.deadline, bytes.fromhex(signed.signature[2:]))
     life = Lifecycle(contracts=chain.contracts, sender=relayer)
-    receipt = _relay(life, action, device, message, attestation)
+    receipt = life.record(_TYPED[action], message, attestation)
     return {
         "device": device,
         "action": action,
@@ -278,21 +278,3 @@ def relay_lifecycle(
         "tx_hash": receipt["transactionHash"].to_0x_hex(),
         "block_number": receipt["blockNumber"],
     }
-
-
-def _relay(life: Lifecycle, action: str, device: str, m: dict[str, Any], attestation: Attestation) -> Any:
-    if action == "authorize":
-        return life.authorize(device, m["grantee"], Permission(m["permissions"]), m["expiresAt"], attestation)
-    if action == "revoke":
-        return life.revoke(device, m["grantee"], attestation)
-    if action == "factory-reset":
-        return life.factory_reset(device, attestation)
-    if action == "firmware-update":
-        return life.firmware_update(
-            device,
-            from_version=m["fromVersion"],
-            to_version=m["toVersion"],
-            image_sha256=m["imageHash"],
-            attestation=attestation,
-        )
-    return life.end_of_life(device, Stage(m["stage"]), m["evidenceHash"], attestation)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,7 +19,6 @@ from typing import Annotated, Any
 import typer
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from web3.types import TxReceipt
 
 from devicemint.chain import keys
 from devicemint.chain.tx import TxSender
@@ -137,7 +136,6 @@ def _record(
     attester: LocalAccount | None,
     attestation_file: Path | None,
     sign_only: Path | None,
-    send: Callable[[Attestation], TxReceipt],
 ) -> dict[str, Any]:
     """Sign only, relay a file, relay the device's signature, or attest in person."""
     if attestation_file is not None and (sign_only is not None or attester is not None):
@@ -162,7 +160,7 @@ def _record(
         attestation = attest(acting.runtime.contracts, attester, action, fields)
     else:
         attestation = IN_PERSON
-    receipt = send(attestation)
+    receipt = acting.lifecycle.record(action, fields, attestation)
     attested_by = attestation.signer if attestation.signature else acting.account.address
     return {
         "device": acting.device,
@@ -202,7 +200,6 @@ def authorize_command(
         attester=None,
         attestation_file=attestation,
         sign_only=sign_only,
-        send=lambda a: acting.lifecycle.authorize(acting.device, grantee, granted, expires_at, a),
     )
     result |= {"grantee": grantee, "permissions": granted.names(), "expires_at": expires_at}
     emit(as_json, result, f"{acting.device}: {grantee} may {', '.join(granted.names())} until {expires_at}")
@@ -238,7 +235,6 @@ def revoke_command(
         attester=None,
         attestation_file=attestation,
         sign_only=sign_only,
-        send=lambda a: acting.lifecycle.revoke(acting.device, grantee, a),
     )
     emit(as_json, result | {"grantee": grantee}, f"{acting.device}: {grantee}'s authorisation revoked")
 
@@ -264,7 +260,6 @@ def reset_command(
         attester=device_key,
         attestation_file=attestation,
         sign_only=sign_only,
-        send=lambda a: acting.lifecycle.factory_reset(acting.device, a),
     )
     if "tx_hash" in result:
         result["factory_resets"] = acting.lifecycle.state(acting.device).factory_resets
@@ -319,9 +314,6 @@ def ota_command(
         attester=device_key,
         attestation_file=attestation,
         sign_only=sign_only,
-        send=lambda a: acting.lifecycle.firmware_update(
-            acting.device, from_version=source, to_version=to_version, image_sha256=image, attestation=a
-        ),
     )
     result |= {"from_version": source, "to_version": to_version, "image_sha256": image.hex()}
     emit(as_json, result, f"{acting.device}: firmware {source} -> {to_version}")
@@ -360,7 +352,6 @@ def eol_command(
         attester=None,
         attestation_file=attestation,
         sign_only=sign_only,
-        send=lambda a: acting.lifecycle.end_of_life(acting.device, chosen, evidence_hash, a),
     )
     emit(as_json, result | {"stage": chosen.name.lower()}, f"{acting.device}: {chosen.name.lower()}")
 

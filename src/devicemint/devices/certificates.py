@@ -13,7 +13,6 @@ import base64
 import binascii
 import hashlib
 import json
-import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -23,7 +22,9 @@ from sqlalchemy import Select, bindparam, case, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 
-from devicemint.devices.verify import Verifier, resolve
+from devicemint.chain.deploy import ZERO_ADDRESS
+from devicemint.devices.lifecycle import Permission, Role, Stage
+from devicemint.devices.verify import ADDRESS, Verifier, resolve
 from devicemint.errors import NotFound, UsageError
 from devicemint.indexer.events import device_of
 from devicemint.indexer.models import (
@@ -44,10 +45,8 @@ from devicemint.pki.authority import Authority
 from devicemint.pki.models import Revocation
 from devicemint.runtime import Runtime
 
-ROLES = ("owner", "device", "manufacturer", "grantee")
 STANDINGS = ("genuine", "not_in_good_standing", "not_genuine")
 MAX_PAGE = 500
-_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
 
 def _hex(value: str | None) -> bytes:
@@ -162,7 +161,7 @@ class Certificates:
     def address_of(self, query: str) -> str:
         if not query.strip():
             raise UsageError("the query is empty: give a 0x address, token id, serial number or IMEI")
-        if _ADDRESS.match(query):  # the common case needs no lookup
+        if ADDRESS.match(query):  # the common case needs no lookup
             return Web3.to_checksum_address(query)
         with self._sessions() as session:
             return Web3.to_checksum_address(resolve(session, query))
@@ -222,7 +221,7 @@ class Certificates:
             "authorizations": [
                 {
                     "grantee": g.grantee,
-                    "permissions": _permission_names(g.permissions),
+                    "permissions": Permission(g.permissions).names(),
                     "expires_at": g.expires_at,
                 }
                 for g in grants
@@ -282,31 +281,23 @@ def _events_of(session: Session, address: str) -> list[ChainEvent]:
     )
 
 
-def _permission_names(bits: int) -> list[str]:
-    return [
-        name
-        for bit, name in ((1, "read_data"), (2, "manage"), (4, "ota"), (8, "factory_reset"))
-        if bits & bit
-    ]
-
-
 def _timeline_entry(event: ChainEvent) -> dict[str, Any]:
     args = json.loads(event.args)
     args.pop("tokenId", None)
     args.pop("id", None)
     if "role" in args:
-        args["role"] = ROLES[args["role"]]
+        args["role"] = Role(args["role"]).name.lower()
     elif event.name in ("AuthorizationGranted", "AuthorizationRevoked"):
         args["role"] = "owner"  # only the owner grants and revokes (DeviceLifecycle)
     elif event.name == "FirmwareUpdated":  # only the device attests an update; the relayer paid
         args["attestedBy"], args["role"] = event.subject.partition(":")[2], "device"
     if "permissions" in args:
-        args["permissions"] = _permission_names(args["permissions"])
+        args["permissions"] = Permission(args["permissions"]).names()
     if event.name == "EndOfLife":
-        args["stage"] = ("active", "decommissioned", "recycled", "disposed")[args["stage"]]
+        args["stage"] = Stage(args["stage"]).name.lower()
     kind = event.name
     if event.name == "Transfer":
-        kind = "Minted" if args["from"] == "0x" + "00" * 20 else "Transferred"
+        kind = "Minted" if args["from"] == ZERO_ADDRESS else "Transferred"
     return {
         "type": kind,
         "block_number": event.block_number,

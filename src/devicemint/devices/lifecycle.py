@@ -13,7 +13,7 @@ can collect an owner's signature and pay for it. `Attestation.IN_PERSON` is the 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum, IntFlag
 from typing import Any
@@ -25,14 +25,15 @@ from sqlalchemy.orm import Session
 from web3 import Web3
 from web3.types import TxReceipt
 
+from devicemint.chain.deploy import ZERO_ADDRESS
 from devicemint.chain.deployments import Contracts
 from devicemint.chain.eip712 import typed_data
 from devicemint.chain.tx import TxSender
 from devicemint.db.models import Certificate, Document
 from devicemint.devices.document import CertificateDocument
 from devicemint.errors import DevicemintError, NotFound, UsageError
+from devicemint.indexer.events import device_of
 
-ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 #: How long a signed attestation made here stays valid by default.
 ATTESTATION_SECONDS = 3600
 
@@ -102,6 +103,25 @@ ACTIONS: Mapping[str, tuple[tuple[str, str], ...]] = {
         ("imageHash", "bytes32"),
     ),
     "EndOfLife": (("tokenId", "uint256"), ("stage", "uint8"), ("evidenceHash", "bytes32")),
+}
+
+
+#: Each action's DeviceCertificate function, and how a refusal names what was being done.
+_CALLS: Mapping[str, tuple[str, Callable[[str, Mapping[str, Any]], str]]] = {
+    "Authorize": ("authorize", lambda d, f: f"authorising {f['grantee']} on device {d}"),
+    "RevokeAuthorization": (
+        "revokeAuthorization",
+        lambda d, f: f"revoking {f['grantee']}'s authorisation on device {d}",
+    ),
+    "FactoryReset": ("recordFactoryReset", lambda d, f: f"recording a factory reset of device {d}"),
+    "FirmwareUpdate": (
+        "recordFirmwareUpdate",
+        lambda d, f: f"recording the update of device {d} from {f['fromVersion']} to {f['toVersion']}",
+    ),
+    "EndOfLife": (
+        "recordEndOfLife",
+        lambda d, f: f"recording device {d} as {Stage(f['stage']).name.lower()}",
+    ),
 }
 
 
@@ -184,6 +204,18 @@ class Lifecycle:
         self._functions = contracts.device_certificate.functions
         self._sender = sender
 
+    def record(
+        self, action: str, fields: Mapping[str, Any], attestation: Attestation = IN_PERSON
+    ) -> TxReceipt:
+        """Send the record `action` (an EIP-712 type of ACTIONS) with its `fields`: the same fields
+        its attestation signs, in the contract's argument order."""
+        if action == "EndOfLife" and fields["stage"] == Stage.ACTIVE:
+            raise UsageError("end of life is decommissioned, recycled or disposed")
+        function, describe = _CALLS[action]
+        arguments = [fields[name] for name, _ in ACTIONS[action]]
+        call = getattr(self._functions, function)(*arguments, attestation.as_tuple())
+        return self._sender.transact(call, what=describe(device_of(fields["tokenId"]), fields))
+
     def authorize(
         self,
         device: str,
@@ -192,18 +224,16 @@ class Lifecycle:
         expires_at: int,
         attestation: Attestation = IN_PERSON,
     ) -> TxReceipt:
-        call = self._functions.authorize(
-            token_id(device), grantee, int(permissions), expires_at, attestation.as_tuple()
-        )
-        return self._sender.transact(call, what=f"authorising {grantee} on device {device}")
+        fields = {"tokenId": token_id(device), "grantee": grantee, "permissions": int(permissions)}
+        return self.record("Authorize", fields | {"expiresAt": expires_at}, attestation)
 
     def revoke(self, device: str, grantee: str, attestation: Attestation = IN_PERSON) -> TxReceipt:
-        call = self._functions.revokeAuthorization(token_id(device), grantee, attestation.as_tuple())
-        return self._sender.transact(call, what=f"revoking {grantee}'s authorisation on device {device}")
+        return self.record(
+            "RevokeAuthorization", {"tokenId": token_id(device), "grantee": grantee}, attestation
+        )
 
     def factory_reset(self, device: str, attestation: Attestation = IN_PERSON) -> TxReceipt:
-        call = self._functions.recordFactoryReset(token_id(device), attestation.as_tuple())
-        return self._sender.transact(call, what=f"recording a factory reset of device {device}")
+        return self.record("FactoryReset", {"tokenId": token_id(device)}, attestation)
 
     def firmware_update(
         self,
@@ -214,22 +244,14 @@ class Lifecycle:
         image_sha256: bytes,
         attestation: Attestation = IN_PERSON,
     ) -> TxReceipt:
-        call = self._functions.recordFirmwareUpdate(
-            token_id(device), from_version, to_version, image_sha256, attestation.as_tuple()
-        )
-        return self._sender.transact(
-            call, what=f"recording the update of device {device} from {from_version} to {to_version}"
-        )
+        fields = {"tokenId": token_id(device), "fromVersion": from_version, "toVersion": to_version}
+        return self.record("FirmwareUpdate", fields | {"imageHash": image_sha256}, attestation)
 
     def end_of_life(
         self, device: str, stage: Stage, evidence_sha256: bytes, attestation: Attestation = IN_PERSON
     ) -> TxReceipt:
-        if stage is Stage.ACTIVE:
-            raise UsageError("end of life is decommissioned, recycled or disposed")
-        call = self._functions.recordEndOfLife(
-            token_id(device), int(stage), evidence_sha256, attestation.as_tuple()
-        )
-        return self._sender.transact(call, what=f"recording device {device} as {stage.name.lower()}")
+        fields = {"tokenId": token_id(device), "stage": int(stage), "evidenceHash": evidence_sha256}
+        return self.record("EndOfLife", fields, attestation)
 
     def transfer(self, device: str, to: str) -> TxReceipt:
         """The owner (the sender) hands the certificate on; every authorisation is cleared."""

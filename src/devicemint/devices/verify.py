@@ -41,7 +41,7 @@ from devicemint.pki.profiles import fingerprint
 from devicemint.pki.trust import TrustPath, binding_problems, describe, path_problems
 from devicemint.runtime import Runtime
 
-_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _MAX_TOKEN_ID = 2**160 - 1
 
 
@@ -96,7 +96,7 @@ def resolve(session: Session, query: str) -> str:
         raise UsageError(
             f"the query {query!r} contains control characters; give an address, token id, serial or IMEI"
         )
-    if _ADDRESS.match(query):
+    if ADDRESS.match(query):
         return "0x" + query[2:].lower()
     column = Certificate.imei if _looks_like_imei(query) else Certificate.serial_number
     address = session.scalar(select(Certificate.address).where(column == query))

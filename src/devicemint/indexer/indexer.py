@@ -24,7 +24,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 
-from devicemint.chain.deploy import Deployment
+from devicemint.chain.deploy import ZERO_ADDRESS, Deployment
 from devicemint.db.session import transaction
 from devicemint.errors import ChainError
 from devicemint.indexer import projections
@@ -32,7 +32,6 @@ from devicemint.indexer.events import INDEXED_CONTRACTS, DecodedLog, canonical_a
 from devicemint.indexer.models import BatchState, ChainEvent, IndexedBlock, IndexerCursor
 from devicemint.runtime import Runtime
 
-ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 #: How many stored blocks are compared, newest first, when looking for the common ancestor.
 ANCESTOR_SEARCH = 10_000
 

@@ -15,6 +15,8 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from devicemint.chain.deploy import ZERO_ADDRESS
+from devicemint.devices.lifecycle import Stage
 from devicemint.indexer.events import device_of
 from devicemint.indexer.models import (
     BatchState,
@@ -25,9 +27,6 @@ from devicemint.indexer.models import (
     FirmwareRelease,
     ManufacturerLicenceState,
 )
-
-ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
-STAGES = ("active", "decommissioned", "recycled", "disposed")
 
 #: Every projection table, children first (the order they can be emptied in).
 PROJECTIONS = (
@@ -110,7 +109,7 @@ def _firmware(session: Session, event: ChainEvent, args: dict[str, Any]) -> None
 
 
 def _end_of_life(session: Session, event: ChainEvent, args: dict[str, Any]) -> None:
-    _device(session, event, args).stage = STAGES[args["stage"]]
+    _device(session, event, args).stage = Stage(args["stage"]).name.lower()
 
 
 def _batch_opened(session: Session, event: ChainEvent, args: dict[str, Any]) -> None:
