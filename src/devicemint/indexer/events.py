@@ -125,5 +125,6 @@ def subject_of(log: DecodedLog) -> str:
     return log.contract
 
 
-def canonical_args(args: Mapping[str, Any]) -> str:
-    return json.dumps(args, sort_keys=True, separators=(",", ":"))
+def canonical_json(value: Mapping[str, Any]) -> str:
+    """Compact JSON with sorted keys: the exact text stored (event arguments, webhook bodies)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))

@@ -28,7 +28,7 @@ from devicemint.chain.deploy import ZERO_ADDRESS, Deployment
 from devicemint.db.session import transaction
 from devicemint.errors import ChainError
 from devicemint.indexer import projections
-from devicemint.indexer.events import INDEXED_CONTRACTS, DecodedLog, canonical_args, decode_log, subject_of
+from devicemint.indexer.events import INDEXED_CONTRACTS, DecodedLog, canonical_json, decode_log, subject_of
 from devicemint.indexer.models import BatchState, ChainEvent, IndexedBlock, IndexerCursor
 from devicemint.runtime import Runtime
 
@@ -194,7 +194,7 @@ class Indexer:
                 contract=log.contract,
                 name=log.name,
                 subject=subject_of(log),
-                args=canonical_args(args),
+                args=canonical_json(args),
             )
             session.add(event)
             projections.apply(session, event, args)

@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from devicemint.db.models import utc_now
+from devicemint.indexer.events import canonical_json
 from devicemint.indexer.models import ChainEvent
 from devicemint.webhooks.models import WebhookDelivery, WebhookSubscription
 from devicemint.webhooks.subscriptions import Selector
@@ -49,11 +50,6 @@ def payload_of(event: ChainEvent, *, removed: bool = False) -> dict[str, Any]:
         "args": json.loads(event.args),
         "removed": removed,
     }
-
-
-def encode(payload: dict[str, Any]) -> str:
-    """Compact JSON with sorted keys: the exact text stored, signed and sent."""
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"))
 
 
 def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
@@ -114,7 +110,7 @@ class WebhookOutbox:
             body: str | None = None  # encoded once, shared by every subscription that wants it
             for subscription_id, selector in selectors:
                 if selector.matches(name=event.name, contract=event.contract, subject=event.subject):
-                    body = body or encode(payload_of(event))
+                    body = body or canonical_json(payload_of(event))
                     rows.append(_row(subscription_id, event_key(event), event.name, body, now))
         _insert_new(session, rows)
 
@@ -149,7 +145,7 @@ class WebhookOutbox:
                         delivery.subscription_id,
                         delivery.idempotency_key + REMOVED_SUFFIX,
                         delivery.event_type,
-                        encode(payload),
+                        canonical_json(payload),
                         now,
                     )
                 )

@@ -6,9 +6,10 @@ import json
 
 import pytest
 
+from devicemint.indexer.events import canonical_json as encode
 from devicemint.indexer.models import ChainEvent
 from devicemint.webhooks.errors import SubscriptionInvalid
-from devicemint.webhooks.outbox import encode, event_key, payload_of
+from devicemint.webhooks.outbox import event_key, payload_of
 from devicemint.webhooks.subscriptions import (
     Selector,
     check_contract,
