@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
+# apt-get needs root; as another user, through sudo.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup test lint bench contracts contracts-check demo clean
+.PHONY: setup chromium test lint bench contracts contracts-check demo clean
 
 $(BIN)/devicemint: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +20,11 @@ node_modules/.installed: package.json package-lock.json
 	npm install --no-audit --no-fund
 	@touch $@
 
-setup: $(BIN)/devicemint node_modules/.installed
+# The browser tests drive Debian's Chromium (Playwright launches it; no browser download).
+chromium:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
+
+setup: $(BIN)/devicemint node_modules/.installed chromium
 
 test: setup
 	$(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)

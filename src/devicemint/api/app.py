@@ -36,6 +36,7 @@ from devicemint.onboarding.questionnaire import QuestionnaireInvalid
 from devicemint.onboarding.service import Onboarding
 from devicemint.pki.errors import NoFoundationRoot, PkiError
 from devicemint.runtime import Runtime
+from devicemint.web.pages import install as install_web
 
 
 def _utc_now() -> datetime:
@@ -106,6 +107,7 @@ def create_app(
     app.include_router(pki_router)
     app.include_router(certificate_router)
     app.include_router(webhook_router)
+    install_web(app)
     return app
 
 
