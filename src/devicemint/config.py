@@ -62,6 +62,9 @@ class Settings:
     # memory or in Redis ("redis://127.0.0.1:6379") so that several workers share the count.
     api_anonymous_rate_limit: str = "120/minute"
     rate_limit_storage: str = "memory://"
+    # How long after the index or the revocation list changed a cached verification may still be
+    # served: each API process looks for a change at most this often (0: on every request).
+    verify_staleness_seconds: float = 0.5
     # Blocks read per step (one eth_getLogs, one database transaction).
     index_max_blocks: int = 2000
 

@@ -20,6 +20,7 @@ from devicemint.api.licence_routes import router as licence_router
 from devicemint.api.onboarding_routes import router as onboarding_router
 from devicemint.api.pki_routes import router as pki_router
 from devicemint.api.rate_limit import RateLimiter
+from devicemint.api.verify_fast_path import VerifyFastPath
 from devicemint.api.webhook_routes import router as webhook_router
 from devicemint.auth.errors import MalformedSignIn, PermissionRefused, SignInRefused
 from devicemint.auth.roles import RoleResolver
@@ -101,6 +102,9 @@ def create_app(
         ),
     )
     _install_error_handlers(app)
+    ctx = app.state.devicemint
+    if ctx.certificates is not None:
+        app.add_middleware(VerifyFastPath, certificates=ctx.certificates, rate_limiter=ctx.rate_limiter)
     app.include_router(auth_router)
     app.include_router(onboarding_router)
     app.include_router(licence_router)

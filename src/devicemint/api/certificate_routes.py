@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from devicemint.api.deps import SESSION_COOKIE, ApiError, Context, optional_principal
 from devicemint.api.licence_routes import Chain
+from devicemint.api.verify_fast_path import CACHE_CONTROL
 from devicemint.chain.tx import TxSender
 from devicemint.devices.certificates import STANDINGS, Answer, Certificates
 from devicemint.devices.lifecycle import (
@@ -69,12 +70,7 @@ async def anonymous_limit(request: Request, ctx: Context) -> None:
             return
     client = request.client.host if request.client else "unknown"
     if not ctx.rate_limiter.hit(client):
-        raise ApiError(
-            429,
-            "rate_limited",
-            f"too many requests from {client} ({ctx.rate_limiter.describe()}); "
-            "wait a minute, or sign in or use an API key",
-        )
+        raise ApiError(429, "rate_limited", ctx.rate_limiter.refusal(client))
 
 
 Limited = Depends(anonymous_limit)
@@ -82,7 +78,7 @@ Limited = Depends(anonymous_limit)
 
 def _answer(request: Request, body: bytes, etag: str) -> Response:
     """JSON with a strong ETag; 304 when the client already holds this exact body."""
-    headers = {"ETag": etag, "Cache-Control": "public, max-age=0, must-revalidate"}
+    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
     if etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
         return Response(status_code=304, headers=headers)
     return Response(body, media_type="application/json", headers=headers)

@@ -3,6 +3,8 @@ address, kept in memory (one process) or in Redis/Valkey (`redis://...`, shared 
 
 from __future__ import annotations
 
+import json
+
 from limits import parse, storage, strategies
 
 from devicemint.errors import ConfigError
@@ -24,3 +26,11 @@ class RateLimiter:
         return f"{self._limit.amount} per {self._limit.multiples} {self._limit.GRANULARITY.name}".replace(
             " 1 ", " "
         )
+
+    def refusal(self, client: str) -> str:
+        """What a client over its budget is told."""
+        return f"too many requests from {client} ({self.describe()}); wait a minute, or sign in or use an API key"
+
+    def refusal_body(self, client: str) -> bytes:
+        """The 429 body, as the API's error handler writes every refusal."""
+        return json.dumps({"error": "rate_limited", "detail": self.refusal(client)}).encode()

@@ -4,7 +4,9 @@ standing and proof, read from the database the indexer keeps.
 Answers are computed by the same checks as `devicemint verify`, with the chain state taken
 from the indexer's projections instead of one RPC call per check, and cached per device under a
 version made of everything that can change a standing (the device's, its licences' and the
-revocation list's last change). An unchanged device costs one small query.
+revocation list's last change). An unchanged device costs one small query; while nothing at all
+changed (the same indexed head and revocation list, checked at most every `verify_staleness_seconds`),
+it costs none, which is what lets the API answer it before any routing (api/verify_fast_path.py).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from devicemint.indexer.models import (
     DeviceGrant,
     DeviceLicenceState,
     DeviceState,
+    IndexerCursor,
     ManufacturerLicenceState,
 )
 from devicemint.licensing.registry import (
@@ -112,6 +115,21 @@ _VERSION = (
     .where(DeviceState.address == bindparam("address"))
 )
 
+# Everything, at once: the indexed head (its hash moves on every step and on a reorg) and the
+# revocation list. Both are primary-key lookups.
+_GENERATION = select(
+    select(IndexerCursor.block_number).where(IndexerCursor.id == 1).scalar_subquery(),
+    select(IndexerCursor.block_hash).where(IndexerCursor.id == 1).scalar_subquery(),
+    select(func.coalesce(func.max(Revocation.id), 0)).scalar_subquery(),
+)
+
+
+@dataclass(frozen=True)
+class _Cached:
+    version: tuple[int, ...]
+    generation: tuple[Any, ...]  # the generation at which `version` was last seen current
+    answer: Answer
+
 
 @dataclass(frozen=True)
 class Answer:
@@ -138,13 +156,23 @@ class Certificates:
     whose races only cost a recomputation)."""
 
     def __init__(
-        self, *, sessions: sessionmaker[Session], verifier: Verifier, cache_size: int = 200_000
+        self,
+        *,
+        sessions: sessionmaker[Session],
+        verifier: Verifier,
+        cache_size: int = 200_000,
+        staleness_seconds: float = 0.5,
     ) -> None:
         self._sessions = sessions
         self._engine = sessions.kw["bind"]
         self._verifier = verifier
-        self._cache: OrderedDict[str, tuple[tuple[int, ...], Answer]] = OrderedDict()
+        self._cache: OrderedDict[str, _Cached] = OrderedDict()
         self._cache_size = cache_size
+        # Every way a device was asked for (serial, IMEI, token id, any address case) -> address.
+        self._asked: OrderedDict[str, str] = OrderedDict()
+        self._generation: tuple[Any, ...] = ()
+        self._generation_read = float("-inf")
+        self._staleness = staleness_seconds
 
     @classmethod
     def of(cls, runtime: Runtime) -> Certificates:
@@ -154,7 +182,11 @@ class Certificates:
             domain=runtime.domain,
             authority=Authority.of(runtime.settings, runtime.sessions),
         )
-        return cls(sessions=runtime.sessions, verifier=verifier)
+        return cls(
+            sessions=runtime.sessions,
+            verifier=verifier,
+            staleness_seconds=runtime.settings.verify_staleness_seconds,
+        )
 
     # -- one certificate ------------------------------------------------------------------------------
 
@@ -175,29 +207,60 @@ class Certificates:
             return None
         return (*(int(v) for v in row), int(time.time()) // 3600)  # hourly: CRL and validity windows
 
+    def generation(self) -> tuple[Any, ...]:
+        """What changes whenever any standing may have: read at most every `staleness_seconds`."""
+        now = time.monotonic()
+        if now - self._generation_read >= self._staleness:
+            with self._engine.connect() as connection:
+                row = connection.execute(_GENERATION).one()
+            self._generation = (*row, int(time.time()) // 3600)  # hourly: CRL and validity windows
+            self._generation_read = now
+        return self._generation
+
+    def unchanged(self, query: str) -> Answer | None:
+        """The stored answer for exactly this query while nothing changed anywhere; no database
+        access but the generation's (at most every `staleness_seconds`), no address parsing."""
+        address = self._asked.get(query)
+        found = None if address is None else self._cache.get(address)
+        if found is None or found.generation != self.generation():
+            return None
+        return found.answer
+
     def cached(self, query: str) -> Answer | None:
         """The stored answer for `query` if nothing it depends on changed since; cheap."""
         address = self.address_of(query)
         found = self._cache.get(address)
-        if found is None or found[0] != self._version(address):
+        if found is None:
             return None
-        return found[1]
+        generation = self.generation()  # before the version: a change in between is seen next time
+        if found.version != self._version(address):
+            return None
+        self._keep(query, address, _Cached(found.version, generation, found.answer))
+        return found.answer
 
     def verification(self, query: str) -> Answer:
         """Standing and every check, as `devicemint verify --json` gives it."""
         address = self.address_of(query)
+        generation = self.generation()
         version = self._version(address)
         found = self._cache.get(address)
-        if version is not None and found is not None and found[0] == version:
-            return found[1]
+        if version is not None and found is not None and found.version == version:
+            self._keep(query, address, _Cached(version, generation, found.answer))
+            return found.answer
         result = self._verifier.verify(query).to_dict()  # the query itself: a 404 names what was asked
         result["query"] = address  # cached for every way of asking
         answer = Answer.of(result)
         if version is not None:
-            self._cache[address] = (version, answer)
-            if len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
+            self._keep(query, address, _Cached(version, generation, answer))
         return answer
+
+    def _keep(self, query: str, address: str, entry: _Cached) -> None:
+        self._cache[address] = entry
+        self._asked[query] = address
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        if len(self._asked) > 2 * self._cache_size:
+            self._asked.popitem(last=False)
 
     def view(self, query: str) -> dict[str, Any]:
         """The whole certificate: document, on-chain state, lifecycle timeline, grants, standing, proof."""

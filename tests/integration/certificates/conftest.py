@@ -185,8 +185,12 @@ class Server:
     p: Programme
     clients: list[TestClient] = field(default_factory=list)
 
-    def __call__(self, *, rate_limit: str = UNLIMITED) -> Served:
-        settings = replace(self.p.settings, api_anonymous_rate_limit=rate_limit)
+    def __call__(self, *, rate_limit: str = UNLIMITED, staleness: float = 0.0) -> Served:
+        """An app over the programme; `staleness` is how long a cached verification may outlive a
+        change (0 here, so a test sees every change at once; the served default is 0.5 s)."""
+        settings = replace(
+            self.p.settings, api_anonymous_rate_limit=rate_limit, verify_staleness_seconds=staleness
+        )
         runtime = replace(self.p.runtime, settings=settings)
         app = build_app(settings, runtime)
         client = TestClient(app)
