@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import os
+import sys
+import threading
 import time
+import webbrowser
 from datetime import date
 from pathlib import Path
 
@@ -154,6 +158,14 @@ def _first_serial(batch_file: Path) -> str:
         return next(csv.DictReader(handle))["serial_number"]
 
 
+def _open_browser(url: str) -> None:
+    """Open the explorer where there is a screen to show it on; on a server (no display) the
+    printed address is enough, and a text browser must not take over the terminal."""
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or sys.platform in ("darwin", "win32"):
+        # A timer: the browser asks once the server below has started.
+        threading.Timer(1.5, webbrowser.open, args=(url,)).start()
+
+
 def demo_command(
     ctx: typer.Context,
     devices: int = typer.Option(1000, "--devices", min=1, help="How many simulated devices to mint."),
@@ -164,6 +176,13 @@ def demo_command(
     settings: Settings = ctx.obj
     code = run_demo(settings, devices=devices)
     if not no_serve:
+        console.print(
+            "\n[bold]portal[/]: the explorer at http://127.0.0.1:8000/ (search any serial, IMEI or address "
+            "above), the network figures at /network, each role's portal at /sign-in (development "
+            "sign-in: the local chain's dev keys)",
+            highlight=False,
+        )
+        _open_browser("http://127.0.0.1:8000/")
         serve_command(ctx, host="127.0.0.1", port=8000)
         console.print("The chain keeps running; stop it with `devicemint node stop`.")
     raise typer.Exit(code)
