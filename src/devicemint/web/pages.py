@@ -69,7 +69,9 @@ def has_role(who: Principal | None, role: Role) -> bool:
 
 def install(app: FastAPI) -> None:
     """Mount the static files and every page router on the API app."""
+    from devicemint.web.explorer import router as explorer_router
     from devicemint.web.signin import router as signin_router
 
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(signin_router)
+    app.include_router(explorer_router)
