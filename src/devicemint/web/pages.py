@@ -69,9 +69,15 @@ def has_role(who: Principal | None, role: Role) -> bool:
 
 def install(app: FastAPI) -> None:
     """Mount the static files and every page router on the API app."""
+    from devicemint.web.auditor import router as auditor_router
+    from devicemint.web.committee import router as committee_router
     from devicemint.web.explorer import router as explorer_router
+    from devicemint.web.foundation import router as foundation_router
     from devicemint.web.signin import router as signin_router
 
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(signin_router)
     app.include_router(explorer_router)
+    app.include_router(foundation_router)
+    app.include_router(auditor_router)
+    app.include_router(committee_router)
