@@ -11,12 +11,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from devicemint.db.models import utc_now
+from devicemint.db.session import transaction
 from devicemint.errors import DevicemintError, NotFound
 from devicemint.onboarding.evidence import EvidenceKind, EvidenceStore
 from devicemint.onboarding.models import CaseEvent, DeviceApplication, ManufacturerApplication
 
 FOUNDATION = "foundation"
 COMMITTEE = "committee"
+#: The stages of both kinds of application after which the case file is closed.
+CLOSED_STAGES = ("licensed", "rejected")
 
 
 def auditor_role(scope: str) -> str:
@@ -88,6 +91,7 @@ class CaseFile(Generic[CaseT]):
     is waiting for."""
 
     sessions: sessionmaker[Session]
+    evidence: EvidenceStore
     kind: ClassVar[str]
     table: ClassVar[type[Any]]
     waiting_for: ClassVar[Mapping[Any, str]]
@@ -113,6 +117,33 @@ class CaseFile(Generic[CaseT]):
             if case.anchored_case_file is None:
                 raise NotFound(f"{self.kind} application {case.id} has anchored no decision on chain yet")
             return case.anchored_case_file.encode()
+
+    def add_evidence(
+        self, actor: Actor, application_id: int, *, kind: EvidenceKind, hashes: list[str], note: str = ""
+    ) -> None:
+        """The applicant files evidence already in the store with its case (e.g. videos of the
+        experience from unboxing to onboarding for the CX assessment): an event of the timeline,
+        the stage unchanged, so the auditors and the foundation find it in the case file."""
+        require_evidence(
+            self.evidence, hashes, f"evidence for {self.kind} application {application_id}", kind
+        )
+        with transaction(self.sessions) as session:
+            case = self._case(session, application_id)
+            self._require_applicant(actor, case, "add evidence to the case")
+            if case.stage in CLOSED_STAGES:
+                raise TransitionRefused(
+                    f"{self.kind} application {case.id} is {case.stage}; its case file takes no more evidence"
+                )
+            move(
+                session,
+                self.kind,
+                case,
+                action="add_evidence",
+                to=case.stage,
+                actor=actor,
+                evidence=list(hashes),
+                note=note or kind.value,
+            )
 
     def can_read(self, actor: Actor, application_id: int) -> bool:
         raise NotImplementedError

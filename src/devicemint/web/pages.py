@@ -73,10 +73,12 @@ def install(app: FastAPI) -> None:
     from devicemint.web.committee import router as committee_router
     from devicemint.web.explorer import router as explorer_router
     from devicemint.web.foundation import router as foundation_router
+    from devicemint.web.manufacturer import router as manufacturer_router
     from devicemint.web.signin import router as signin_router
 
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(signin_router)
+    app.include_router(manufacturer_router)
     app.include_router(explorer_router)
     app.include_router(foundation_router)
     app.include_router(auditor_router)
