@@ -6,7 +6,7 @@ PYTEST_ARGS ?=
 # apt-get needs root; as another user, through sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup chromium test lint bench contracts contracts-check demo clean
+.PHONY: setup chromium wrk test lint bench contracts contracts-check demo clean
 
 $(BIN)/devicemint: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,11 @@ lint: setup
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy src
 
-bench: setup
+# The serving bench's load generator (Debian's wrk), on loopback.
+wrk:
+	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }
+
+bench: setup wrk
 	$(BIN)/python -m bench.run
 
 contracts: node_modules/.installed
