@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from itertools import groupby
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from web3 import Web3
@@ -41,7 +41,7 @@ from devicemint.onboarding.device import Stage as DeviceStage
 from devicemint.onboarding.evidence import EvidenceError, EvidenceKind, EvidenceStore
 from devicemint.onboarding.manufacturer import Stage as ManufacturerStage
 from devicemint.onboarding.service import Onboarding
-from devicemint.web.pages import Viewer, refusal, render
+from devicemint.web.pages import refusal, render
 from devicemint.web.review import (
     Form,
     Refused,
@@ -51,10 +51,10 @@ from devicemint.web.review import (
     done,
     evidence_link,
     files,
-    guard,
     notice,
     onboarding,
     parse_hashes,
+    portal_of,
     status_of,
     store_uploads,
     text,
@@ -65,6 +65,7 @@ router = APIRouter(include_in_schema=False)
 
 ApplicationId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 WHAT = "use the auditor's portal"
+AuditorPage = Annotated[Principal, Depends(portal_of(Role.AUDITOR, WHAT))]
 MARKS = ((Mark.PASS, "Pass"), (Mark.FAIL, "Fail"), (Mark.NOT_APPLICABLE, "n.a."))
 NOTICES = {
     "hardware-pass": "Hardware & security audit recorded: the design passed; it goes on to the CX assessment.",
@@ -85,10 +86,7 @@ _ADVICE = (
 
 
 @router.get("/portal/auditor", response_class=HTMLResponse, response_model=None)
-def queue(request: Request, ctx: Context, who: Viewer) -> Response:
-    if (refused := guard(request, ctx, who, Role.AUDITOR, WHAT)) is not None:
-        return refused
-    assert who is not None
+def queue(request: Request, ctx: Context, who: AuditorPage) -> Response:
     domain = onboarding(ctx)
     me = actor(domain, who)
     devices = domain.devices.visible_to(me)
@@ -196,11 +194,8 @@ def _prefilled(case: dict[str, Any]) -> ChecklistForm:
     response_model=None,
 )
 def hardware_audit_page(
-    request: Request, ctx: Context, who: Viewer, application_id: ApplicationId
+    request: Request, ctx: Context, who: AuditorPage, application_id: ApplicationId
 ) -> Response:
-    if (refused := guard(request, ctx, who, Role.AUDITOR, WHAT)) is not None:
-        return refused
-    assert who is not None
     return _hardware_page(request, ctx, who, application_id, None)
 
 
@@ -244,11 +239,8 @@ def _hardware_page(
     response_model=None,
 )
 def record_hardware_audit(
-    request: Request, ctx: Context, who: Viewer, form_data: Form, application_id: ApplicationId
+    request: Request, ctx: Context, who: AuditorPage, form_data: Form, application_id: ApplicationId
 ) -> Response:
-    if (refused := guard(request, ctx, who, Role.AUDITOR, WHAT)) is not None:
-        return refused
-    assert who is not None
     domain = onboarding(ctx)
     form, marks = _read_checklist(form_data, domain.evidence)
     report = _report(form_data, domain.evidence, form.errors)
@@ -360,11 +352,8 @@ class CxForm:
     "/portal/auditor/devices/{application_id}/cx-assessment", response_class=HTMLResponse, response_model=None
 )
 def cx_assessment_page(
-    request: Request, ctx: Context, who: Viewer, application_id: ApplicationId
+    request: Request, ctx: Context, who: AuditorPage, application_id: ApplicationId
 ) -> Response:
-    if (refused := guard(request, ctx, who, Role.AUDITOR, WHAT)) is not None:
-        return refused
-    assert who is not None
     return _cx_page(request, ctx, who, application_id, CxForm())
 
 
@@ -399,11 +388,8 @@ def _cx_page(
     "/portal/auditor/devices/{application_id}/cx-assessment", response_class=HTMLResponse, response_model=None
 )
 def record_cx_assessment(
-    request: Request, ctx: Context, who: Viewer, form_data: Form, application_id: ApplicationId
+    request: Request, ctx: Context, who: AuditorPage, form_data: Form, application_id: ApplicationId
 ) -> Response:
-    if (refused := guard(request, ctx, who, Role.AUDITOR, WHAT)) is not None:
-        return refused
-    assert who is not None
     domain = onboarding(ctx)
     rubric = load_cx_rubric()
     form = CxForm(summary=text(form_data, "summary"))
@@ -472,11 +458,8 @@ def _video(form_data: Any, store: EvidenceStore, step: str, form: CxForm) -> CxV
     "/portal/auditor/manufacturers/{application_id}", response_class=HTMLResponse, response_model=None
 )
 def manufacturer_audit_page(
-    request: Request, ctx: Context, who: Viewer, application_id: ApplicationId
+    request: Request, ctx: Context, who: AuditorPage, application_id: ApplicationId
 ) -> Response:
-    if (refused := guard(request, ctx, who, Role.AUDITOR, WHAT)) is not None:
-        return refused
-    assert who is not None
     return _manufacturer_page(request, ctx, who, application_id, {}, {}, [])
 
 
@@ -524,11 +507,8 @@ def _manufacturer_page(
     response_model=None,
 )
 def approve_manufacturer(
-    request: Request, ctx: Context, who: Viewer, form_data: Form, application_id: ApplicationId
+    request: Request, ctx: Context, who: AuditorPage, form_data: Form, application_id: ApplicationId
 ) -> Response:
-    if (refused := guard(request, ctx, who, Role.AUDITOR, WHAT)) is not None:
-        return refused
-    assert who is not None
     domain = onboarding(ctx)
     errors: dict[str, str] = {}
     report = _report(form_data, domain.evidence, errors)

@@ -14,7 +14,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -35,9 +35,9 @@ from devicemint.web.review import (
     actor,
     case_names,
     device_case_evidence,
-    guard,
     manufacturer_name,
     onboarding,
+    portal_of,
     status_of,
     timeline_rows,
     when,
@@ -47,6 +47,7 @@ router = APIRouter(include_in_schema=False)
 
 ProposalId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 WHAT = "see and vote on the committee's proposals"
+MemberPage = Annotated[Principal, Depends(portal_of(Role.COMMITTEE, WHAT))]
 _KINDS = {1: "issue", 2: "revoke"}
 _PENDING = 1
 _STATUSES = {_PENDING: "pending", 2: "executed", 3: "rejected"}
@@ -163,10 +164,7 @@ def votes_of(domain: Onboarding, proposal_id: int) -> dict[str, dict[str, Any]]:
 
 
 @router.get("/portal/committee", response_class=HTMLResponse, response_model=None)
-def proposals_page(request: Request, ctx: Context, who: Viewer) -> Response:
-    if (refused := guard(request, ctx, who, Role.COMMITTEE, WHAT)) is not None:
-        return refused
-    assert who is not None
+def proposals_page(request: Request, ctx: Context, who: MemberPage) -> Response:
     domain = onboarding(ctx)
     proposals = all_proposals(domain)
     voted = domain.devices.contracts.device_license.functions.hasVoted
@@ -187,10 +185,7 @@ def proposals_page(request: Request, ctx: Context, who: Viewer) -> Response:
 
 
 @router.get("/portal/committee/proposals/{proposal_id}", response_class=HTMLResponse, response_model=None)
-def proposal_page(request: Request, ctx: Context, who: Viewer, proposal_id: ProposalId) -> Response:
-    if (refused := guard(request, ctx, who, Role.COMMITTEE, WHAT)) is not None:
-        return refused
-    assert who is not None
+def proposal_page(request: Request, ctx: Context, who: MemberPage, proposal_id: ProposalId) -> Response:
     domain = onboarding(ctx)
     try:
         proposal = read_proposal(domain, proposal_id, chain_time(domain))

@@ -16,7 +16,7 @@ import time
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -50,9 +50,9 @@ from devicemint.web.review import (
     device_case_evidence,
     done,
     evidence_link,
-    guard,
     notice,
     onboarding,
+    portal_of,
     status_of,
     text,
     timeline_rows,
@@ -65,6 +65,7 @@ ApplicationId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 LicenceId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 AddressPath = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$")]
 WHAT = "use the foundation's portal"
+FoundationPage = Annotated[Principal, Depends(portal_of(Role.FOUNDATION, WHAT))]
 TOKEN = 10**18
 BASE = "/portal/foundation"
 NOTICES = {
@@ -131,10 +132,7 @@ def _page(
 
 
 @router.get(BASE, response_class=HTMLResponse, response_model=None)
-def dashboard(request: Request, ctx: Context, who: Viewer) -> Response:
-    if (refused := guard(request, ctx, who, Role.FOUNDATION, WHAT)) is not None:
-        return refused
-    assert who is not None
+def dashboard(request: Request, ctx: Context, who: FoundationPage) -> Response:
     domain = onboarding(ctx)
     with domain.manufacturers.sessions() as session:
         manufacturers = [
@@ -244,10 +242,9 @@ def _manufacturer_case(
 
 
 @router.get(f"{BASE}/manufacturers/{{application_id}}", response_class=HTMLResponse, response_model=None)
-def manufacturer_case(request: Request, ctx: Context, who: Viewer, application_id: ApplicationId) -> Response:
-    if (refused := guard(request, ctx, who, Role.FOUNDATION, WHAT)) is not None:
-        return refused
-    assert who is not None
+def manufacturer_case(
+    request: Request, ctx: Context, who: FoundationPage, application_id: ApplicationId
+) -> Response:
     return _manufacturer_case(request, ctx, who, application_id)
 
 
@@ -319,13 +316,15 @@ def countersign(
     f"{BASE}/manufacturers/{{application_id}}/{{action}}", response_class=HTMLResponse, response_model=None
 )
 def manufacturer_action(
-    request: Request, ctx: Context, who: Viewer, form: Form, application_id: ApplicationId, action: str
+    request: Request,
+    ctx: Context,
+    who: FoundationPage,
+    form: Form,
+    application_id: ApplicationId,
+    action: str,
 ) -> Response:
     """One form per action on the case page; a refusal re-renders the page with the message at
     the form and what was typed kept."""
-    if (refused := guard(request, ctx, who, Role.FOUNDATION, WHAT)) is not None:
-        return refused
-    assert who is not None
     domain = onboarding(ctx)
     me, flow = actor(domain, who), domain.manufacturers
     values = {
@@ -455,10 +454,9 @@ def _device_case(
 
 
 @router.get(f"{BASE}/devices/{{application_id}}", response_class=HTMLResponse, response_model=None)
-def device_case(request: Request, ctx: Context, who: Viewer, application_id: ApplicationId) -> Response:
-    if (refused := guard(request, ctx, who, Role.FOUNDATION, WHAT)) is not None:
-        return refused
-    assert who is not None
+def device_case(
+    request: Request, ctx: Context, who: FoundationPage, application_id: ApplicationId
+) -> Response:
     return _device_case(request, ctx, who, application_id)
 
 
@@ -466,11 +464,13 @@ def device_case(request: Request, ctx: Context, who: Viewer, application_id: App
     f"{BASE}/devices/{{application_id}}/{{action}}", response_class=HTMLResponse, response_model=None
 )
 def device_action(
-    request: Request, ctx: Context, who: Viewer, form: Form, application_id: ApplicationId, action: str
+    request: Request,
+    ctx: Context,
+    who: FoundationPage,
+    form: Form,
+    application_id: ApplicationId,
+    action: str,
 ) -> Response:
-    if (refused := guard(request, ctx, who, Role.FOUNDATION, WHAT)) is not None:
-        return refused
-    assert who is not None
     domain = onboarding(ctx)
     me, flow = actor(domain, who), domain.devices
     scope = text(form, "scope")
@@ -548,18 +548,12 @@ def _auditors_page(
 
 
 @router.get(f"{BASE}/auditors", response_class=HTMLResponse, response_model=None)
-def auditors(request: Request, ctx: Context, who: Viewer) -> Response:
-    if (refused := guard(request, ctx, who, Role.FOUNDATION, WHAT)) is not None:
-        return refused
-    assert who is not None
+def auditors(request: Request, ctx: Context, who: FoundationPage) -> Response:
     return _auditors_page(request, ctx, who)
 
 
 @router.post(f"{BASE}/auditors", response_class=HTMLResponse, response_model=None)
-def approve_auditor(request: Request, ctx: Context, who: Viewer, form: Form) -> Response:
-    if (refused := guard(request, ctx, who, Role.FOUNDATION, WHAT)) is not None:
-        return refused
-    assert who is not None
+def approve_auditor(request: Request, ctx: Context, who: FoundationPage, form: Form) -> Response:
     domain = onboarding(ctx)
     values: dict[str, Any] = {
         "address": text(form, "address"),
@@ -589,10 +583,9 @@ def approve_auditor(request: Request, ctx: Context, who: Viewer, form: Form) -> 
 
 
 @router.post(f"{BASE}/auditors/{{address}}/removal", response_class=HTMLResponse, response_model=None)
-def remove_auditor(request: Request, ctx: Context, who: Viewer, form: Form, address: AddressPath) -> Response:
-    if (refused := guard(request, ctx, who, Role.FOUNDATION, WHAT)) is not None:
-        return refused
-    assert who is not None
+def remove_auditor(
+    request: Request, ctx: Context, who: FoundationPage, form: Form, address: AddressPath
+) -> Response:
     domain = onboarding(ctx)
     try:
         domain.auditors.remove(actor(domain, who), address)
@@ -629,19 +622,15 @@ def _committee_page(
 
 
 @router.get(f"{BASE}/committee", response_class=HTMLResponse, response_model=None)
-def committee(request: Request, ctx: Context, who: Viewer) -> Response:
-    if (refused := guard(request, ctx, who, Role.FOUNDATION, WHAT)) is not None:
-        return refused
-    assert who is not None
+def committee(request: Request, ctx: Context, who: FoundationPage) -> Response:
     return _committee_page(request, ctx, who)
 
 
 @router.post(f"{BASE}/committee/{{action}}", response_class=HTMLResponse, response_model=None)
-def committee_action(request: Request, ctx: Context, who: Viewer, form: Form, action: str) -> Response:
+def committee_action(
+    request: Request, ctx: Context, who: FoundationPage, form: Form, action: str
+) -> Response:
     """Seat a member (`members`) or set the quorum (`quorum`), on chain with the foundation key."""
-    if (refused := guard(request, ctx, who, Role.FOUNDATION, WHAT)) is not None:
-        return refused
-    assert who is not None
     domain = onboarding(ctx)
     values = {"address": text(form, "address"), "quorum": text(form, "quorum")}
     try:
@@ -672,10 +661,7 @@ def committee_action(request: Request, ctx: Context, who: Viewer, form: Form, ac
 @router.post(
     f"{BASE}/committee/members/{{address}}/removal", response_class=HTMLResponse, response_model=None
 )
-def unseat(request: Request, ctx: Context, who: Viewer, form: Form, address: AddressPath) -> Response:
-    if (refused := guard(request, ctx, who, Role.FOUNDATION, WHAT)) is not None:
-        return refused
-    assert who is not None
+def unseat(request: Request, ctx: Context, who: FoundationPage, form: Form, address: AddressPath) -> Response:
     domain = onboarding(ctx)
     try:
         key = _key(ctx, who, "unseat committee members")
@@ -712,10 +698,7 @@ def _device_licences(domain: Onboarding) -> list[dict[str, Any]]:
 
 
 @router.get(f"{BASE}/licences", response_class=HTMLResponse, response_model=None)
-def licences(request: Request, ctx: Context, who: Viewer) -> Response:
-    if (refused := guard(request, ctx, who, Role.FOUNDATION, WHAT)) is not None:
-        return refused
-    assert who is not None
+def licences(request: Request, ctx: Context, who: FoundationPage) -> Response:
     domain = onboarding(ctx)
     return _page(
         request,
@@ -806,10 +789,9 @@ def _manufacturer_licence_page(
 
 
 @router.get(f"{BASE}/licences/manufacturer/{{licence_id}}", response_class=HTMLResponse, response_model=None)
-def manufacturer_licence(request: Request, ctx: Context, who: Viewer, licence_id: LicenceId) -> Response:
-    if (refused := guard(request, ctx, who, Role.FOUNDATION, WHAT)) is not None:
-        return refused
-    assert who is not None
+def manufacturer_licence(
+    request: Request, ctx: Context, who: FoundationPage, licence_id: LicenceId
+) -> Response:
     return _manufacturer_licence_page(request, ctx, who, licence_id)
 
 
@@ -819,12 +801,9 @@ def manufacturer_licence(request: Request, ctx: Context, who: Viewer, licence_id
     response_model=None,
 )
 def manufacturer_licence_action(
-    request: Request, ctx: Context, who: Viewer, form: Form, licence_id: LicenceId, action: str
+    request: Request, ctx: Context, who: FoundationPage, form: Form, licence_id: LicenceId, action: str
 ) -> Response:
     """suspension, reinstatement, revocation (for cause) or slash; the reason's SHA-256 goes on chain."""
-    if (refused := guard(request, ctx, who, Role.FOUNDATION, WHAT)) is not None:
-        return refused
-    assert who is not None
     domain = onboarding(ctx)
     contracts = domain.manufacturers.contracts
     functions = contracts.manufacturer_license.functions
@@ -947,10 +926,7 @@ def _device_licence_page(
 
 
 @router.get(f"{BASE}/licences/device/{{licence_id}}", response_class=HTMLResponse, response_model=None)
-def device_licence(request: Request, ctx: Context, who: Viewer, licence_id: LicenceId) -> Response:
-    if (refused := guard(request, ctx, who, Role.FOUNDATION, WHAT)) is not None:
-        return refused
-    assert who is not None
+def device_licence(request: Request, ctx: Context, who: FoundationPage, licence_id: LicenceId) -> Response:
     return _device_licence_page(request, ctx, who, licence_id)
 
 
@@ -960,12 +936,9 @@ def device_licence(request: Request, ctx: Context, who: Viewer, licence_id: Lice
     response_model=None,
 )
 def propose_device_revocation(
-    request: Request, ctx: Context, who: Viewer, form: Form, licence_id: LicenceId
+    request: Request, ctx: Context, who: FoundationPage, form: Form, licence_id: LicenceId
 ) -> Response:
     """A device licence is revoked only by the committee's vote: the foundation tables it."""
-    if (refused := guard(request, ctx, who, Role.FOUNDATION, WHAT)) is not None:
-        return refused
-    assert who is not None
     domain = onboarding(ctx)
     reason = text(form, "reason")
     values = {"revoke.reason": reason, "revoke.confirm": text(form, "confirm")}

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
@@ -59,6 +59,14 @@ def refusal(
     return render(request, ctx, who, "error.html", status=status, title=title, detail=detail)
 
 
+class PageRefused(Exception):
+    """A page refused before its route ran (by a dependency); `response` is what the person sees."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
 def sign_in_first(request: Request) -> RedirectResponse:
     return RedirectResponse(f"/sign-in?next={request.url.path}", status_code=303)
 
@@ -76,6 +84,11 @@ def install(app: FastAPI) -> None:
     from devicemint.web.manufacturer import router as manufacturer_router
     from devicemint.web.signin import router as signin_router
 
+    async def page_refused(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, PageRefused)
+        return exc.response
+
+    app.add_exception_handler(PageRefused, page_refused)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(signin_router)
     app.include_router(manufacturer_router)

@@ -9,7 +9,7 @@ the role gets the 403 page, not a validation error about fields it should never 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -28,7 +28,7 @@ from devicemint.onboarding.cases import Actor, NotPermitted, TransitionRefused
 from devicemint.onboarding.checklist import ChecklistIncomplete
 from devicemint.onboarding.evidence import EvidenceError, EvidenceKind, EvidenceStore
 from devicemint.onboarding.service import Onboarding
-from devicemint.web.pages import has_role, refusal, sign_in_first
+from devicemint.web.pages import PageRefused, Viewer, has_role, refusal, sign_in_first
 
 _SHA256 = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
 
@@ -62,7 +62,21 @@ def files(form: FormData, name: str) -> list[UploadFile]:
     return [f for f in form.getlist(name) if isinstance(f, UploadFile) and f.filename]
 
 
-def guard(request: Request, ctx: Context, who: Principal | None, role: Role, what: str) -> Response | None:
+def portal_of(role: Role, what: str) -> Callable[..., Principal]:
+    """A dependency admitting the people who hold `role`; anyone else is shown the sign-in or a
+    403 page naming who may act (raised as PageRefused, before the route runs)."""
+
+    def dependency(request: Request, ctx: Context, who: Viewer) -> Principal:
+        refused = _refused(request, ctx, who, role, what)
+        if refused is not None:
+            raise PageRefused(refused)
+        assert who is not None
+        return who
+
+    return dependency
+
+
+def _refused(request: Request, ctx: Context, who: Principal | None, role: Role, what: str) -> Response | None:
     """None if `who` holds `role`; else the sign-in redirect or a 403 page naming who may act."""
     if who is None:
         return sign_in_first(request)
@@ -85,7 +99,7 @@ def guard(request: Request, ctx: Context, who: Principal | None, role: Role, wha
 
 
 def onboarding(ctx: Context) -> Onboarding:
-    """The domain; `guard` has already refused a server without one."""
+    """The domain; `portal_of` has already refused a server without one."""
     if ctx.onboarding is None:
         raise ApiError(503, "not_configured", "this server has no chain deployment to review against")
     return ctx.onboarding
