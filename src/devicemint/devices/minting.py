@@ -36,7 +36,7 @@ from devicemint.db.models import Batch, Certificate, ChainTx
 from devicemint.db.session import transaction
 from devicemint.devices.intake import Intake, IntakeResult, chain_conflicts
 from devicemint.errors import ChainError, DevicemintError
-from devicemint.licensing.registry import read_minting_licence
+from devicemint.licensing.registry import MintingLicence, read_minting_licence
 from devicemint.pki.authority import Authority
 from devicemint.runtime import Runtime
 
@@ -405,6 +405,66 @@ class BatchRun:
         }
 
 
+def minting_licence(runtime: Runtime, device_licence_id: int) -> MintingLicence:
+    """The device licence and its manufacturer's, refused unless both may mint now."""
+    licence = read_minting_licence(runtime.contracts, device_licence_id)
+    if refusal := licence.refusal():
+        raise DevicemintError(f"cannot mint under device licence {device_licence_id}: {refusal}")
+    return licence
+
+
+def mint_taken_in(
+    runtime: Runtime,
+    batch_id: int,
+    *,
+    sender: TxSender,
+    recipient: str,
+    on_progress: Callable[[int], None] | None = None,
+) -> MintReport:
+    """Mint, or finish minting, a batch the intake took in; the journal first settles whatever a
+    run that died left signed or in flight. The caller holds the sender's lock."""
+    settings = runtime.settings
+    minter = Minter(
+        sessions=runtime.sessions,
+        contracts=runtime.contracts,
+        sender=sender,
+        chunk_size=settings.mint_chunk_size,
+        max_in_flight=settings.max_in_flight,
+    )
+    return minter.mint(batch_id, recipient=recipient, on_progress=on_progress)
+
+
+def licensed_intake(
+    runtime: Runtime, device_licence_id: int, *, design_hash: str | None = None
+) -> tuple[MintingLicence, Intake]:
+    """The intake of factory files under a device licence that may mint now, issuing device
+    certificates under its manufacturer's root. `design_hash`, when the factory states which
+    design it built, must be the licence's: a device of a changed design needs that design's licence."""
+    licence = minting_licence(runtime, device_licence_id)
+    if design_hash is not None:
+        stated = design_hash.lower().removeprefix("0x")
+        licensed = licence.device.design_hash.hex()
+        if stated != licensed:
+            raise DevicemintError(
+                f"design 0x{stated} is not the design of device licence {device_licence_id} (0x{licensed}); "
+                "devices of a changed design are minted under that design's own licence"
+            )
+    issuer = Authority.of(runtime.settings, runtime.sessions).device_issuer(
+        holder=licence.manufacturer.holder, root_fingerprint=licence.manufacturer.root_cert_fingerprint
+    )
+    intake = Intake(
+        sessions=runtime.sessions,
+        contracts=runtime.contracts,
+        licence=licence,
+        issuer=issuer,
+        domain=runtime.domain,
+        uri=runtime.batch_uri,
+        today=date.today(),
+        workers=runtime.settings.intake_workers,
+    )
+    return licence, intake
+
+
 def mint_batch_file(
     runtime: Runtime,
     path: Path,
@@ -417,50 +477,18 @@ def mint_batch_file(
     on_minted: Callable[[int, int], None] | None = None,
 ) -> BatchRun:
     """Validate a factory file and, unless `dry_run`, mint it; calling it again resumes.
-
-    `design_hash`, when the factory states which design it built, must be the licence's: a
-    device of a changed design needs the licence of that design.
-    """
+    `design_hash`: see `licensed_intake`."""
     settings = runtime.settings
-    licence = read_minting_licence(runtime.contracts, device_licence_id)
-    refusal = licence.refusal()
-    if refusal:
-        raise DevicemintError(f"cannot mint under device licence {device_licence_id}: {refusal}")
-    if design_hash is not None:
-        stated = design_hash.lower().removeprefix("0x")
-        licensed = licence.device.design_hash.hex()
-        if stated != licensed:
-            raise DevicemintError(
-                f"design 0x{stated} is not the design of device licence {device_licence_id} (0x{licensed}); "
-                "devices of a changed design are minted under that design's own licence"
-            )
-    issuer = Authority.of(settings, runtime.sessions).device_issuer(
-        holder=licence.manufacturer.holder, root_fingerprint=licence.manufacturer.root_cert_fingerprint
-    )
-    intake = Intake(
-        sessions=runtime.sessions,
-        contracts=runtime.contracts,
-        licence=licence,
-        issuer=issuer,
-        domain=runtime.domain,
-        uri=runtime.batch_uri,
-        today=date.today(),
-        workers=settings.intake_workers,
-    )
+    licence, intake = licensed_intake(runtime, device_licence_id, design_hash=design_hash)
     with sender_lock(settings.home, sender.account.address):
         ingested = intake.run(path, dry_run=dry_run, on_progress=on_validated)
         if dry_run:
             return BatchRun(intake=ingested, report=None)
         assert ingested.batch_id is not None
-        minter = Minter(
-            sessions=runtime.sessions,
-            contracts=runtime.contracts,
-            sender=sender,
-            chunk_size=settings.mint_chunk_size,
-            max_in_flight=settings.max_in_flight,
-        )
-        report = minter.mint(
+        report = mint_taken_in(
+            runtime,
             ingested.batch_id,
+            sender=sender,
             recipient=licence.device.holder,
             on_progress=(lambda n: on_minted(n, ingested.device_count)) if on_minted else None,
         )

@@ -17,7 +17,6 @@ import queue
 import tempfile
 import threading
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 
@@ -33,12 +32,10 @@ from devicemint.api.deps import Context
 from devicemint.chain.tx import TxSender, sender_lock
 from devicemint.db.models import Batch, Certificate
 from devicemint.devices.batchfile import CSV_SUFFIXES, JSONL_SUFFIXES
-from devicemint.devices.intake import Intake, IntakeRejected, IntakeResult
-from devicemint.devices.minting import Minter, MintReport
+from devicemint.devices.intake import IntakeRejected, IntakeResult
+from devicemint.devices.minting import MintReport, licensed_intake, mint_taken_in, minting_licence
 from devicemint.errors import DevicemintError, NotFound
-from devicemint.licensing.registry import read_minting_licence
 from devicemint.onboarding.evidence import clean_filename
-from devicemint.pki.authority import Authority
 from devicemint.runtime import Runtime
 from devicemint.web.manufacturer_common import PREFIX, Me, acting, attempt, status_of, text, uploads
 from devicemint.web.manufacturer_licences import held_device_licences, held_licence
@@ -58,23 +55,7 @@ SHOWN_DEVICES = 100
 def take_in(runtime: Runtime, path: FilePath, device_licence_id: int) -> IntakeResult:
     """Validate a factory file and store its documents, certificates and Merkle tree, as
     `devicemint mint` does before minting; a file taken in before is found again, not re-read."""
-    licence = read_minting_licence(runtime.contracts, device_licence_id)
-    if refusal := licence.refusal():
-        raise DevicemintError(f"cannot mint under device licence {device_licence_id}: {refusal}")
-    settings = runtime.settings
-    issuer = Authority.of(settings, runtime.sessions).device_issuer(
-        holder=licence.manufacturer.holder, root_fingerprint=licence.manufacturer.root_cert_fingerprint
-    )
-    intake = Intake(
-        sessions=runtime.sessions,
-        contracts=runtime.contracts,
-        licence=licence,
-        issuer=issuer,
-        domain=runtime.domain,
-        uri=runtime.batch_uri,
-        today=date.today(),
-        workers=settings.intake_workers,
-    )
+    _, intake = licensed_intake(runtime, device_licence_id)
     return intake.run(path)
 
 
@@ -83,19 +64,9 @@ def mint_batch(runtime: Runtime, signer: TxSender, batch_id: int) -> MintReport:
     left signed or in flight before anything new is sent."""
     with runtime.sessions() as session:
         licence_id = session.get_one(Batch, batch_id).device_licence_id
-    licence = read_minting_licence(runtime.contracts, licence_id)
-    if refusal := licence.refusal():
-        raise DevicemintError(f"cannot mint under device licence {licence_id}: {refusal}")
-    settings = runtime.settings
-    with sender_lock(settings.home, signer.account.address):
-        minter = Minter(
-            sessions=runtime.sessions,
-            contracts=runtime.contracts,
-            sender=signer,
-            chunk_size=settings.mint_chunk_size,
-            max_in_flight=settings.max_in_flight,
-        )
-        return minter.mint(batch_id, recipient=licence.device.holder)
+    licence = minting_licence(runtime, licence_id)
+    with sender_lock(runtime.settings.home, signer.account.address):
+        return mint_taken_in(runtime, batch_id, sender=signer, recipient=licence.device.holder)
 
 
 # -- the background worker -----------------------------------------------------------------------
