@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from itertools import groupby
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from web3 import Web3
 
 from devicemint.api.deps import Context, Principal
+from devicemint.api.onboarding_routes import ApplicationId
 from devicemint.auth.roles import Role
 from devicemint.onboarding.auditors import AuditScope
 from devicemint.onboarding.cases import Actor
@@ -37,11 +38,13 @@ from devicemint.onboarding.design import (
     HardwareAuditIn,
     load_cx_rubric,
 )
+from devicemint.onboarding.device import DeviceOnboarding
 from devicemint.onboarding.device import Stage as DeviceStage
 from devicemint.onboarding.evidence import EvidenceError, EvidenceKind, EvidenceStore
+from devicemint.onboarding.manufacturer import ManufacturerOnboarding
 from devicemint.onboarding.manufacturer import Stage as ManufacturerStage
 from devicemint.onboarding.service import Onboarding
-from devicemint.web.pages import refusal, render
+from devicemint.web.pages import PageRefused, refusal, render
 from devicemint.web.review import (
     Form,
     Refused,
@@ -63,7 +66,6 @@ from devicemint.web.review import (
 
 router = APIRouter(include_in_schema=False)
 
-ApplicationId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 WHAT = "use the auditor's portal"
 AuditorPage = Annotated[Principal, Depends(portal_of(Role.AUDITOR, WHAT))]
 MARKS = ((Mark.PASS, "Pass"), (Mark.FAIL, "Fail"), (Mark.NOT_APPLICABLE, "n.a."))
@@ -122,6 +124,26 @@ def _manufacturer_cases(domain: Onboarding, me: Actor) -> list[dict[str, Any]]:
             case["your_turn"] = case["stage"] == ManufacturerStage.STAKED
             cases.append(case)
     return cases
+
+
+def _assigned_case(
+    request: Request,
+    ctx: Context,
+    who: Principal,
+    flow: ManufacturerOnboarding | DeviceOnboarding,
+    application_id: int,
+    role: str,
+    what: str,
+) -> dict[str, Any]:
+    """The case file, if `who` is its assigned auditor in `role`; else the refusal page."""
+    try:
+        case: dict[str, Any] = flow.export(application_id)
+    except Refused as exc:
+        title = f"{flow.kind.capitalize()} application"
+        raise PageRefused(refusal(request, ctx, who, status_of(exc), title, str(exc))) from exc
+    if (refused := _assigned(request, ctx, who, case, role, what)) is not None:
+        raise PageRefused(refused)
+    return case
 
 
 def _assigned(
@@ -208,12 +230,7 @@ def _hardware_page(
     status: int = 200,
 ) -> Response:
     domain = onboarding(ctx)
-    try:
-        case = domain.devices.export(application_id)
-    except Refused as exc:
-        return refusal(request, ctx, who, status_of(exc), "Device application", str(exc))
-    if (refused := _assigned(request, ctx, who, case, "hardware_auditor", "This audit")) is not None:
-        return refused
+    case = _assigned_case(request, ctx, who, domain.devices, application_id, "hardware_auditor", "This audit")
     names = case_names(domain, case)
     return render(
         request,
@@ -361,12 +378,9 @@ def _cx_page(
     request: Request, ctx: Context, who: Principal, application_id: int, form: CxForm, status: int = 200
 ) -> Response:
     domain = onboarding(ctx)
-    try:
-        case = domain.devices.export(application_id)
-    except Refused as exc:
-        return refusal(request, ctx, who, status_of(exc), "Device application", str(exc))
-    if (refused := _assigned(request, ctx, who, case, "cx_auditor", "This CX assessment")) is not None:
-        return refused
+    case = _assigned_case(
+        request, ctx, who, domain.devices, application_id, "cx_auditor", "This CX assessment"
+    )
     names = case_names(domain, case)
     return render(
         request,
@@ -474,12 +488,7 @@ def _manufacturer_page(
     status: int = 200,
 ) -> Response:
     domain = onboarding(ctx)
-    try:
-        case = domain.manufacturers.export(application_id)
-    except Refused as exc:
-        return refusal(request, ctx, who, status_of(exc), "Manufacturer application", str(exc))
-    if (refused := _assigned(request, ctx, who, case, "auditor", "This sign-off")) is not None:
-        return refused
+    case = _assigned_case(request, ctx, who, domain.manufacturers, application_id, "auditor", "This sign-off")
     functions = domain.manufacturers.contracts.manufacturer_license.functions
     applicant = Web3.to_checksum_address(case["applicant"])
     return render(

@@ -23,7 +23,8 @@ from sqlalchemy import select
 from web3 import Web3
 
 from devicemint.api.deps import Context, Principal
-from devicemint.api.onboarding_routes import server_key
+from devicemint.api.licence_routes import LicenceId
+from devicemint.api.onboarding_routes import ApplicationId, server_key
 from devicemint.auth.roles import Role
 from devicemint.chain.tx import TxSender
 from devicemint.licensing.registry import (
@@ -61,8 +62,6 @@ from devicemint.web.review import (
 
 router = APIRouter(include_in_schema=False)
 
-ApplicationId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-LicenceId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 AddressPath = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$")]
 WHAT = "use the foundation's portal"
 FoundationPage = Annotated[Principal, Depends(portal_of(Role.FOUNDATION, WHAT))]

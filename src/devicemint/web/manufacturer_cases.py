@@ -23,6 +23,7 @@ from web3 import Web3
 from web3.exceptions import TransactionNotFound
 
 from devicemint.api.deps import Context
+from devicemint.api.onboarding_routes import ApplicationId
 from devicemint.errors import DevicemintError, UsageError
 from devicemint.onboarding.evidence import EvidenceKind
 from devicemint.onboarding.manufacturer import MouSignature, Stage
@@ -46,7 +47,6 @@ from devicemint.web.pages import Viewer
 
 router = APIRouter(include_in_schema=False)
 
-ApplicationId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 TOKEN = 10**18
 #: What an applicant may file with a manufacturer application.
 CASE_KINDS = (EvidenceKind.MOU, EvidenceKind.DOCUMENT, EvidenceKind.ARCHIVE)

@@ -6,15 +6,16 @@ failed audit. (The design itself is submitted in `manufacturer_designs`.)
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from devicemint.api.deps import Context
+from devicemint.api.onboarding_routes import ApplicationId
 from devicemint.errors import DevicemintError
 from devicemint.onboarding.checklist import load_checklist
 from devicemint.onboarding.design import (
@@ -45,7 +46,6 @@ from devicemint.web.pages import Viewer
 
 router = APIRouter(include_in_schema=False)
 
-ApplicationId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 #: The stages in which the applicant may still add certifications and evidence.
 _BEFORE_VOTE = tuple(
     s.value for s in Stage if s not in (Stage.COMMITTEE_VOTE, Stage.LICENSED, Stage.REJECTED)
