@@ -16,26 +16,20 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from devicemint.api.auth_routes import router as auth_router
 from devicemint.api.certificate_routes import router as certificate_router
 from devicemint.api.deps import ApiContext, ApiError
+from devicemint.api.errors import answer_for
 from devicemint.api.licence_routes import router as licence_router
 from devicemint.api.onboarding_routes import router as onboarding_router
 from devicemint.api.pki_routes import router as pki_router
 from devicemint.api.rate_limit import RateLimiter
 from devicemint.api.verify_fast_path import VerifyFastPath
 from devicemint.api.webhook_routes import router as webhook_router
-from devicemint.auth.errors import MalformedSignIn, PermissionRefused, SignInRefused
 from devicemint.auth.roles import RoleResolver
 from devicemint.auth.siwe import NONCE_TTL, SESSION_TTL
-from devicemint.chain.tx import TransactionReverted, TxSender
+from devicemint.chain.tx import TxSender
 from devicemint.config import Settings
 from devicemint.devices.certificates import Certificates
-from devicemint.devices.intake import IntakeRejected
-from devicemint.errors import ChainError, DevicemintError, NotFound, UsageError
-from devicemint.onboarding.cases import NotPermitted, TransitionRefused
-from devicemint.onboarding.checklist import ChecklistIncomplete
-from devicemint.onboarding.evidence import EvidenceError
-from devicemint.onboarding.questionnaire import QuestionnaireInvalid
+from devicemint.errors import DevicemintError
 from devicemint.onboarding.service import Onboarding
-from devicemint.pki.errors import NoFoundationRoot, PkiError
 from devicemint.runtime import Runtime
 from devicemint.web.pages import install as install_web
 
@@ -120,27 +114,6 @@ def _error(status: int, error: str, detail: object) -> JSONResponse:
     return JSONResponse({"error": error, "detail": detail}, status_code=status, headers=headers)
 
 
-# Devicemint errors that reach the API, by the answer they get; the first matching class wins.
-_DOMAIN_ERRORS: tuple[tuple[type[DevicemintError], int, str], ...] = (
-    (MalformedSignIn, 422, "invalid_request"),
-    (SignInRefused, 401, "sign_in_refused"),
-    (PermissionRefused, 403, "forbidden"),
-    (NotFound, 404, "not_found"),
-    (NotPermitted, 403, "forbidden"),
-    (TransitionRefused, 409, "refused"),
-    (IntakeRejected, 422, "invalid_batch"),
-    (UsageError, 422, "invalid_request"),
-    (QuestionnaireInvalid, 422, "invalid_request"),
-    (ChecklistIncomplete, 422, "invalid_request"),
-    (EvidenceError, 422, "invalid_evidence"),
-    (NoFoundationRoot, 409, "refused"),
-    (PkiError, 422, "invalid_request"),
-    # The chain answered: the contract refused (a rule, not an outage).
-    (TransactionReverted, 409, "refused_by_contract"),
-    (ChainError, 503, "chain_unavailable"),
-)
-
-
 def _install_error_handlers(app: FastAPI) -> None:
     """Every error as JSON `{"error": code, "detail": message}`; bad input is never a 500."""
 
@@ -150,10 +123,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DevicemintError)
     async def domain_error(_: Request, exc: DevicemintError) -> JSONResponse:
-        for cls, status, code in _DOMAIN_ERRORS:
-            if isinstance(exc, cls):
-                return _error(status, code, str(exc))
-        return _error(400, "refused", str(exc))
+        status, code = answer_for(exc)
+        return _error(status, code, str(exc))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -44,7 +44,7 @@ from devicemint.onboarding.evidence import EvidenceError, EvidenceKind, Evidence
 from devicemint.onboarding.manufacturer import ManufacturerOnboarding
 from devicemint.onboarding.manufacturer import Stage as ManufacturerStage
 from devicemint.onboarding.service import Onboarding
-from devicemint.web.pages import PageRefused, refusal, render
+from devicemint.web.pages import PageRefused, refusal, render, uploads
 from devicemint.web.review import (
     Form,
     Refused,
@@ -53,7 +53,6 @@ from devicemint.web.review import (
     device_case_evidence,
     done,
     evidence_link,
-    files,
     notice,
     onboarding,
     parse_hashes,
@@ -295,7 +294,7 @@ def _read_checklist(form_data: Any, store: EvidenceStore) -> tuple[ChecklistForm
                 item.id, f"item {item.id}: {', '.join(bad)} is not a SHA-256 (64 hexadecimal digits)"
             )
         try:
-            hashes += store_uploads(store, files(form_data, f"file:{item.id}"), EvidenceKind.DOCUMENT)
+            hashes += store_uploads(store, uploads(form_data, f"file:{item.id}"), EvidenceKind.DOCUMENT)
         except EvidenceError as exc:
             form.problem(item.id, f"item {item.id}: evidence file {exc}")
         hashes = list(dict.fromkeys(hashes))
@@ -322,7 +321,7 @@ def _report(
     """The report's SHA-256: an uploaded PDF, or one already in the store; errors under "report"."""
     hashes, bad = parse_hashes(text(form_data, "report_sha256"))
     try:
-        hashes = list(dict.fromkeys(hashes + store_uploads(store, files(form_data, "report"), kind)))
+        hashes = list(dict.fromkeys(hashes + store_uploads(store, uploads(form_data, "report"), kind)))
     except EvidenceError as exc:
         errors["report"] = f"report file {exc}"
         return hashes[0] if len(hashes) == 1 else ""
@@ -443,7 +442,7 @@ def _video(form_data: Any, store: EvidenceStore, step: str, form: CxForm) -> CxV
     hashes, bad = parse_hashes(text(form_data, f"video_sha256:{step}"))
     try:
         hashes = list(
-            dict.fromkeys(hashes + store_uploads(store, files(form_data, name), EvidenceKind.CX_VIDEO))
+            dict.fromkeys(hashes + store_uploads(store, uploads(form_data, name), EvidenceKind.CX_VIDEO))
         )
     except EvidenceError as exc:
         form.errors[name] = f"video of the {step} step: {exc}"

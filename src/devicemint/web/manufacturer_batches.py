@@ -37,9 +37,9 @@ from devicemint.devices.minting import MintReport, licensed_intake, mint_taken_i
 from devicemint.errors import DevicemintError, NotFound
 from devicemint.onboarding.evidence import clean_filename
 from devicemint.runtime import Runtime
-from devicemint.web.manufacturer_common import PREFIX, Me, acting, attempt, status_of, text, uploads
+from devicemint.web.manufacturer_common import PREFIX, Me, acting, attempt, status_of, text
 from devicemint.web.manufacturer_licences import held_device_licences, held_licence
-from devicemint.web.pages import Viewer
+from devicemint.web.pages import Viewer, uploads
 
 router = APIRouter(include_in_schema=False)
 log = logging.getLogger(__name__)

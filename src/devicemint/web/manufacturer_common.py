@@ -20,46 +20,26 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from starlette.datastructures import FormData, UploadFile
 
 from devicemint.api.deps import ApiContext, Principal
-from devicemint.auth.errors import PermissionRefused
+from devicemint.api.errors import answer_for
 from devicemint.auth.roles import Role
-from devicemint.chain.tx import TransactionReverted
-from devicemint.devices.intake import IntakeRejected
-from devicemint.errors import ChainError, DevicemintError, NotFound, UsageError
-from devicemint.onboarding.cases import Actor, CaseFile, NotPermitted, TransitionRefused
-from devicemint.onboarding.checklist import ChecklistIncomplete
+from devicemint.errors import DevicemintError
+from devicemint.onboarding.cases import Actor, CaseFile
 from devicemint.onboarding.evidence import (
     DEFAULT_POLICIES,
-    EvidenceError,
     EvidenceKind,
     StoredEvidence,
     describe_media_type,
 )
-from devicemint.onboarding.questionnaire import QuestionnaireInvalid
 from devicemint.onboarding.service import Onboarding
 from devicemint.runtime import Runtime
 from devicemint.web.pages import has_role, refusal, render
 
 PREFIX = "/portal/manufacturer"
 
-# Domain refusals by the status a client can act on; the first matching class wins (as the API).
-_STATUS: tuple[tuple[type[DevicemintError], int], ...] = (
-    (PermissionRefused, 403),
-    (NotPermitted, 403),
-    (NotFound, 404),
-    (TransitionRefused, 409),
-    (TransactionReverted, 409),
-    (IntakeRejected, 422),
-    (QuestionnaireInvalid, 422),
-    (ChecklistIncomplete, 422),
-    (EvidenceError, 422),
-    (UsageError, 422),
-    (ChainError, 503),
-)
-
 
 def status_of(exc: DevicemintError) -> int:
-    """The HTTP status of a domain refusal."""
-    return next((status for cls, status in _STATUS if isinstance(exc, cls)), 400)
+    """The HTTP status of a domain refusal, as the API answers it."""
+    return answer_for(exc)[0]
 
 
 T = TypeVar("T")
@@ -174,11 +154,6 @@ class Names:
 
 
 # -- uploads -------------------------------------------------------------------------------------
-
-
-def uploads(form: FormData, name: str) -> list[UploadFile]:
-    """The files chosen in a file input; an input left empty sends a part without a file name."""
-    return [v for v in form.getlist(name) if isinstance(v, UploadFile) and v.filename]
 
 
 def text(form: FormData, name: str) -> str:

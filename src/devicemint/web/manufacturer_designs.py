@@ -29,10 +29,9 @@ from devicemint.web.manufacturer_common import (
     status_of,
     store,
     text,
-    uploads,
 )
 from devicemint.web.manufacturer_licences import held_device_licences, manufacturer_licence
-from devicemint.web.pages import Viewer
+from devicemint.web.pages import Viewer, uploads
 
 router = APIRouter(include_in_schema=False)
 

@@ -39,10 +39,9 @@ from devicemint.web.manufacturer_common import (
     status_of,
     store,
     text,
-    uploads,
 )
 from devicemint.web.manufacturer_designs import dossier, slots
-from devicemint.web.pages import Viewer
+from devicemint.web.pages import Viewer, uploads
 
 router = APIRouter(include_in_schema=False)
 

@@ -14,6 +14,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.datastructures import FormData, UploadFile
 
 from devicemint.api.deps import SESSION_COOKIE, Context, Principal
 from devicemint.auth.roles import Role
@@ -65,6 +66,11 @@ class PageRefused(Exception):
     def __init__(self, response: Response) -> None:
         super().__init__(response.status_code)
         self.response = response
+
+
+def uploads(form: FormData, name: str) -> list[UploadFile]:
+    """The files chosen in a file input; an input left empty sends a part without a file name."""
+    return [v for v in form.getlist(name) if isinstance(v, UploadFile) and v.filename]
 
 
 def sign_in_first(request: Request) -> RedirectResponse:

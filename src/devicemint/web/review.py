@@ -20,12 +20,11 @@ from starlette.datastructures import FormData, UploadFile
 from web3 import Web3
 
 from devicemint.api.deps import ApiError, Context, Principal
+from devicemint.api.errors import answer_for
 from devicemint.auth.roles import Role
-from devicemint.chain.tx import TransactionReverted
-from devicemint.errors import ChainError, DevicemintError, NotFound, UsageError
+from devicemint.errors import DevicemintError
 from devicemint.licensing.registry import read_manufacturer_licence
-from devicemint.onboarding.cases import Actor, NotPermitted, TransitionRefused
-from devicemint.onboarding.checklist import ChecklistIncomplete
+from devicemint.onboarding.cases import Actor
 from devicemint.onboarding.evidence import EvidenceError, EvidenceKind, EvidenceStore
 from devicemint.onboarding.service import Onboarding
 from devicemint.web.pages import PageRefused, Viewer, has_role, refusal, sign_in_first
@@ -55,11 +54,6 @@ def text(form: FormData, name: str) -> str:
     """A text field, stripped; a file or nothing is the empty string."""
     value = form.get(name)
     return value.strip() if isinstance(value, str) else ""
-
-
-def files(form: FormData, name: str) -> list[UploadFile]:
-    """The files chosen in a file input (browsers send one empty part when none is chosen)."""
-    return [f for f in form.getlist(name) if isinstance(f, UploadFile) and f.filename]
 
 
 def portal_of(role: Role, what: str) -> Callable[..., Principal]:
@@ -114,19 +108,7 @@ def status_of(exc: Exception) -> int:
     """The HTTP status of a refusal, as the API answers the same error."""
     if isinstance(exc, ApiError):
         return exc.status
-    for cls, status in (
-        (NotPermitted, 403),
-        (NotFound, 404),
-        (TransitionRefused, 409),
-        (TransactionReverted, 409),
-        (ChecklistIncomplete, 422),
-        (EvidenceError, 422),
-        (UsageError, 422),
-        (ChainError, 503),
-    ):
-        if isinstance(exc, cls):
-            return status
-    return 400
+    return answer_for(exc)[0] if isinstance(exc, DevicemintError) else 400
 
 
 Refused = (DevicemintError, ApiError)
